@@ -1,0 +1,3 @@
+from polyflow.cli import app
+
+app(prog_name="polyflow")

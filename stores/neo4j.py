@@ -1,0 +1,98 @@
+"""Neo4j: the recommendation graph (customers, products, categories and their relationships).
+
+Every node carries its tenant and is unique per (tenant, natural id). Writes are batched: one
+`UNWIND $rows ... MERGE` query per chunk, so a chunk is one round trip and re-running it merges
+onto the same nodes and relationships instead of duplicating them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import cache
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from neo4j import Driver, GraphDatabase
+
+from polyflow.settings import public_address, settings
+from stores.health import StoreHealth, measure
+from stores.tenancy import check_tenant
+
+STORE = "neo4j"
+
+CONSTRAINTS = (
+    "CREATE CONSTRAINT product_key IF NOT EXISTS "
+    "FOR (p:Product) REQUIRE (p.tenant, p.sku) IS UNIQUE",
+    "CREATE CONSTRAINT category_key IF NOT EXISTS "
+    "FOR (c:Category) REQUIRE (c.tenant, c.path) IS UNIQUE",
+    "CREATE CONSTRAINT customer_key IF NOT EXISTS "
+    "FOR (c:Customer) REQUIRE (c.tenant, c.customer_id) IS UNIQUE",
+)
+
+MERGE_PRODUCTS = """
+UNWIND $rows AS row
+MERGE (p:Product {tenant: $tenant, sku: row.sku})
+SET p.name = row.name, p.price = row.price, p.currency = row.currency
+WITH p, row
+MERGE (c:Category {tenant: $tenant, path: row.category})
+MERGE (p)-[:IN_CATEGORY]->(c)
+"""
+
+
+@cache
+def driver() -> Driver:
+    """The process-wide driver (it pools Bolt connections); credentials come from the URL."""
+    config = settings()
+    url = urlsplit(config.neo4j_url.get_secret_value())
+    auth = (url.username, url.password or "") if url.username else None
+    bare = urlunsplit((url.scheme, f"{url.hostname}:{url.port or 7687}", url.path, "", ""))
+    return GraphDatabase.driver(
+        bare,
+        auth=auth,
+        connection_timeout=config.connect_timeout,
+        connection_acquisition_timeout=config.connect_timeout * 4,
+        max_transaction_retry_time=config.connect_timeout * 4,
+    )
+
+
+def close() -> None:
+    if driver.cache_info().currsize:
+        driver().close()
+        driver.cache_clear()
+
+
+def bootstrap() -> None:
+    """Create the uniqueness constraints (and the indexes behind them) if missing."""
+    for constraint in CONSTRAINTS:
+        driver().execute_query(constraint)
+
+
+def health() -> StoreHealth:
+    def check() -> tuple[str, str]:
+        components, _, _ = driver().execute_query(
+            "CALL dbms.components() YIELD versions, edition RETURN versions[0] AS v, edition AS e"
+        )
+        nodes, _, _ = driver().execute_query("MATCH (n) RETURN count(n) AS nodes")
+        version = f"{components[0]['v']} {components[0]['e']}"
+        return version, f"{nodes[0]['nodes']} nodes"
+
+    return measure(STORE, public_address(settings().neo4j_url), check)
+
+
+def merge_products(tenant: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Merge Product and Category nodes and IN_CATEGORY edges for a chunk, in one transaction."""
+    driver().execute_query(
+        MERGE_PRODUCTS,
+        rows=[dict(row) for row in rows],
+        tenant=check_tenant(tenant),
+    )
+
+
+def products(tenant: str) -> dict[str, dict[str, Any]]:
+    """The tenant's products with their category path, keyed by sku."""
+    records, _, _ = driver().execute_query(
+        "MATCH (p:Product {tenant: $tenant}) OPTIONAL MATCH (p)-[:IN_CATEGORY]->(c:Category) "
+        "RETURN p.sku AS sku, p.name AS name, p.price AS price, c.path AS category",
+        tenant=check_tenant(tenant),
+    )
+    return {record["sku"]: record.data() for record in records}

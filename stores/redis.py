@@ -1,0 +1,77 @@
+"""Redis: derived, fast-read data (product cache, order status, sessions, recommendations).
+
+Every key starts with `pf:{tenant}:` so tenants never share a key and one tenant's keys can be
+scanned or dropped alone. Writes go through pipelines: one round trip per chunk, not per key.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
+
+import redis
+
+from polyflow.settings import public_address, settings
+from stores.health import StoreHealth, measure
+from stores.tenancy import check_tenant
+
+STORE = "redis"
+PRODUCT_TTL_SECONDS = 24 * 3600
+
+
+def key(tenant: str, *parts: str) -> str:
+    """The tenant-scoped key for `parts`, e.g. key("acme", "product", "SKU-1")."""
+    return ":".join(("pf", check_tenant(tenant), *parts))
+
+
+@cache
+def client() -> redis.Redis:
+    """The process-wide client; redis-py pools its connections."""
+    config = settings()
+    return redis.Redis.from_url(
+        config.redis_url.get_secret_value(),
+        socket_connect_timeout=config.connect_timeout,
+        socket_timeout=config.connect_timeout * 2,
+        health_check_interval=30,
+        decode_responses=True,
+    )
+
+
+def close() -> None:
+    if client.cache_info().currsize:
+        client().close()
+        client.cache_clear()
+
+
+def bootstrap() -> None:
+    """Redis has no schema; bootstrapping only proves the server answers."""
+    client().ping()
+
+
+def health() -> StoreHealth:
+    def check() -> tuple[str, str]:
+        redis_client = client()
+        version = redis_client.info("server")["redis_version"]
+        return version, f"{redis_client.dbsize()} keys"
+
+    return measure(STORE, public_address(settings().redis_url), check)
+
+
+def cache_products(
+    tenant: str, products: Mapping[str, Mapping[str, Any]], ttl: int = PRODUCT_TTL_SECONDS
+) -> None:
+    """Store products as JSON under their cache keys, with a TTL, in one pipelined round trip."""
+    pipe = client().pipeline(transaction=False)
+    for sku, product in products.items():
+        pipe.set(key(tenant, "product", sku), json.dumps(product, default=str), ex=ttl)
+    pipe.execute()
+
+
+def cached_products(tenant: str, skus: list[str]) -> dict[str, dict[str, Any]]:
+    """The cached products among `skus` (missing or expired ones are absent)."""
+    if not skus:
+        return {}
+    values = client().mget([key(tenant, "product", sku) for sku in skus])
+    return {sku: json.loads(value) for sku, value in zip(skus, values, strict=True) if value}

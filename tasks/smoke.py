@@ -1,0 +1,103 @@
+"""One write and one read per store, as retryable tasks: proof that the whole chain works."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from prefect import task
+
+from stores import cassandra, elasticsearch, mongodb, neo4j, postgres, redis
+from tasks.retry import TRANSIENT_RETRIES
+
+SKU = "SMOKE-0001"
+
+
+class SmokeMismatch(RuntimeError):
+    """A store gave back something other than what was just written to it."""
+
+
+def _expect(store: str, wrote: object, read: object) -> str:
+    if wrote != read:
+        raise SmokeMismatch(f"{store}: wrote {wrote!r} but read back {read!r}")
+    return f"{store}: ok"
+
+
+def _product(tenant: str) -> dict[str, object]:
+    product: dict[str, object] = {
+        "tenant": tenant,
+        "sku": SKU,
+        "name": "Smoke test kettle",
+        "description": "written by the smoke flow",
+        "category": "kitchen/kettles",
+        "price": 19.99,
+        "currency": "EUR",
+    }
+    product["content_hash"] = hashlib.sha256(repr(sorted(product.items())).encode()).hexdigest()
+    return product
+
+
+@task(name="smoke-postgres", **TRANSIENT_RETRIES)
+def smoke_postgres(tenant: str) -> str:
+    postgres.upsert_tenants({tenant: "Smoke test tenant"})
+    postgres.set_inventory(tenant, {SKU: 7})
+    return _expect("postgres", {SKU: 7}, postgres.get_inventory(tenant, [SKU]))
+
+
+@task(name="smoke-mongodb", **TRANSIENT_RETRIES)
+def smoke_mongodb(tenant: str) -> str:
+    product = _product(tenant)
+    mongodb.upsert_products(tenant, [product])
+    stored = mongodb.find_products(tenant, [SKU]).get(SKU, {})
+    return _expect("mongodb", product["content_hash"], stored.get("content_hash"))
+
+
+@task(name="smoke-redis", **TRANSIENT_RETRIES)
+def smoke_redis(tenant: str) -> str:
+    product = _product(tenant)
+    redis.cache_products(tenant, {SKU: product}, ttl=300)
+    return _expect("redis", product, redis.cached_products(tenant, [SKU]).get(SKU))
+
+
+@task(name="smoke-cassandra", **TRANSIENT_RETRIES)
+def smoke_cassandra(tenant: str) -> str:
+    now = datetime.now(UTC).replace(microsecond=0)
+    event = cassandra.AnalyticsEvent(
+        tenant=tenant,
+        event_time=now,
+        event_id="smoke",
+        event_type="smoke_test",
+        aggregate_id=SKU,
+        amount=Decimal("19.99"),
+        currency="EUR",
+    )
+    cassandra.write_events([event])
+    found = [e.event_id for e in cassandra.events_on(tenant, event.day) if e.event_id == "smoke"]
+    return _expect("cassandra", ["smoke"], found)
+
+
+@task(name="smoke-elasticsearch", **TRANSIENT_RETRIES)
+def smoke_elasticsearch(tenant: str) -> str:
+    elasticsearch.ensure_tenant_index(tenant)
+    elasticsearch.index_products(tenant, [_product(tenant)])
+    elasticsearch.refresh(tenant)
+    hits = [hit["sku"] for hit in elasticsearch.search_products(tenant, "kettle")]
+    return _expect("elasticsearch", [SKU], hits)
+
+
+@task(name="smoke-neo4j", **TRANSIENT_RETRIES)
+def smoke_neo4j(tenant: str) -> str:
+    neo4j.merge_products(tenant, [_product(tenant)])
+    category = neo4j.products(tenant).get(SKU, {}).get("category")
+    return _expect("neo4j", "kitchen/kettles", category)
+
+
+ROUND_TRIPS = (
+    smoke_postgres,
+    smoke_mongodb,
+    smoke_redis,
+    smoke_cassandra,
+    smoke_elasticsearch,
+    smoke_neo4j,
+)

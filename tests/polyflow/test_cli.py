@@ -1,0 +1,48 @@
+"""`polyflow health` as an operator runs it: a table, exit 1 naming any store that is down."""
+
+from __future__ import annotations
+
+import pytest
+
+from stores.registry import STORES
+from tests.helpers import run_cli
+
+CLOSED_PORT_URLS = {
+    "postgres": "postgresql+psycopg://polyflow:polyflow@127.0.0.1:1/polyflow",
+    "mongodb": "mongodb://127.0.0.1:1/polyflow",
+    "redis": "redis://127.0.0.1:1/0",
+    "cassandra": "cassandra://127.0.0.1:1/polyflow",
+    "elasticsearch": "http://127.0.0.1:1",
+    "neo4j": "bolt://127.0.0.1:1",
+}
+
+
+def health_rows(output: str) -> dict[str, str]:
+    """store name -> its table row."""
+    rows = {}
+    for line in output.splitlines():
+        cells = [cell.strip() for cell in line.split("│")]
+        if len(cells) > 2 and cells[1] in CLOSED_PORT_URLS:
+            rows[cells[1]] = line
+    return rows
+
+
+def test_all_six_stores_report_healthy_with_versions(stores: None) -> None:
+    result = run_cli("health")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = health_rows(result.stdout)
+    assert set(rows) == {store.name for store in STORES}
+    assert all(" yes " in row for row in rows.values()), result.stdout
+
+
+@pytest.mark.parametrize("down", sorted(CLOSED_PORT_URLS))
+def test_a_down_store_is_named_and_the_others_still_report(down: str, stores: None) -> None:
+    result = run_cli("health", **{f"POLYFLOW_{down.upper()}_URL": CLOSED_PORT_URLS[down]})
+
+    assert result.returncode == 1
+    rows = health_rows(result.stdout)
+    assert set(rows) == set(CLOSED_PORT_URLS), result.stdout
+    assert " NO " in rows[down]
+    assert "127.0.0.1:1 " in rows[down]
+    assert all(" yes " in row for name, row in rows.items() if name != down), result.stdout

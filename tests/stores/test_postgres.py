@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from stores import postgres
+
+
+def test_inventory_round_trip_is_an_upsert(tenant: str) -> None:
+    postgres.upsert_tenants({tenant: "Acme"})
+    postgres.set_inventory(tenant, {"SKU-1": 5, "SKU-2": 0})
+    postgres.set_inventory(tenant, {"SKU-1": 3})
+
+    assert postgres.get_inventory(tenant, ["SKU-1", "SKU-2", "SKU-3"]) == {"SKU-1": 3, "SKU-2": 0}
+    with postgres.unit_of_work() as session:
+        versions = dict(
+            session.execute(
+                select(postgres.Inventory.sku, postgres.Inventory.version).where(
+                    postgres.Inventory.tenant_id == tenant
+                )
+            ).all()
+        )
+    assert versions == {"SKU-1": 2, "SKU-2": 1}
+
+
+def test_setting_the_same_stock_again_changes_nothing(tenant: str) -> None:
+    postgres.upsert_tenants({tenant: "Acme"})
+    postgres.set_inventory(tenant, {"SKU-1": 5})
+    postgres.set_inventory(tenant, {"SKU-1": 5})
+
+    with postgres.unit_of_work() as session:
+        version = session.scalar(
+            select(postgres.Inventory.version).where(postgres.Inventory.tenant_id == tenant)
+        )
+    assert version == 1
+
+
+def test_stock_can_never_be_negative(tenant: str) -> None:
+    postgres.upsert_tenants({tenant: "Acme"})
+    with pytest.raises(IntegrityError, match="inventory_never_negative"):
+        postgres.set_inventory(tenant, {"SKU-1": -1})
+    assert postgres.get_inventory(tenant, ["SKU-1"]) == {}
+
+
+def test_tenants_do_not_see_each_others_stock(tenant: str) -> None:
+    other = f"{tenant}-other"
+    postgres.upsert_tenants({tenant: "A", other: "B"})
+    postgres.set_inventory(tenant, {"SKU-1": 1})
+    postgres.set_inventory(other, {"SKU-1": 9})
+
+    assert postgres.get_inventory(tenant, ["SKU-1"]) == {"SKU-1": 1}
+    assert postgres.get_inventory(other, ["SKU-1"]) == {"SKU-1": 9}
+
+
+def test_strings_that_look_like_sql_are_stored_literally(tenant: str) -> None:
+    postgres.upsert_tenants({tenant: "x'); DROP TABLE tenants; --"})
+    postgres.set_inventory(tenant, {"' OR 1=1 --": 2})
+
+    assert postgres.get_inventory(tenant, ["' OR 1=1 --"]) == {"' OR 1=1 --": 2}
+    with postgres.unit_of_work() as session:
+        assert session.get(postgres.Tenant, tenant).name == "x'); DROP TABLE tenants; --"
