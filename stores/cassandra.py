@@ -16,8 +16,9 @@ from functools import cache
 from urllib.parse import parse_qs, urlsplit
 
 from cassandra.auth import PlainTextAuthProvider
-from cassandra.cluster import Cluster, Session
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
 from cassandra.concurrent import execute_concurrent_with_args
+from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 from cassandra.query import PreparedStatement
 
 from polyflow.settings import public_address, settings
@@ -96,6 +97,10 @@ def _cluster() -> Cluster:
         PlainTextAuthProvider(config.username, config.password or "") if config.username else None
     )
     timeout = settings().connect_timeout
+    profile = ExecutionProfile(
+        load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy()),
+        request_timeout=timeout * 4,
+    )
     return Cluster(
         contact_points=config.hosts,
         port=config.port,
@@ -103,15 +108,14 @@ def _cluster() -> Cluster:
         connect_timeout=timeout,
         control_connection_timeout=timeout,
         protocol_version=5,
+        execution_profiles={EXEC_PROFILE_DEFAULT: profile},
     )
 
 
 @cache
 def session() -> Session:
-    """The process-wide session (the driver pools connections per host)."""
-    cluster_session = _cluster().connect()
-    cluster_session.default_timeout = settings().connect_timeout * 4
-    return cluster_session
+    """The process-wide session; the driver pools connections per host."""
+    return _cluster().connect()
 
 
 def close() -> None:

@@ -33,7 +33,7 @@ PRODUCT_MAPPING: dict[str, Any] = {
         "category": {"type": "keyword"},
         "categories": {"type": "keyword"},
         "tags": {"type": "keyword"},
-        "price": {"type": "scaled_float", "scaling_factor": 100},
+        "price": {"type": "double"},
         "currency": {"type": "keyword"},
         "attributes": {"type": "object", "enabled": False},
         "content_hash": {"type": "keyword"},
