@@ -14,7 +14,8 @@ from deployments.stack.base import StackError
 app = typer.Typer(help="polyflow: Prefect pipelines over six real stores.", no_args_is_help=True)
 stack_app = typer.Typer(help="The local stack of real servers (no Docker).", no_args_is_help=True)
 app.add_typer(stack_app, name="stack")
-console = Console()
+# Piped output (CI, logs) gets a width that fits the tables instead of the 80-column default.
+console = Console(width=None if Console().is_terminal else 140)
 
 Only = Annotated[
     list[str] | None,

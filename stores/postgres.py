@@ -188,7 +188,7 @@ def bootstrap() -> None:
 def health() -> StoreHealth:
     def check() -> tuple[str, str]:
         with engine().connect() as conn:
-            version = conn.execute(text("SHOW server_version")).scalar_one()
+            version = conn.execute(text("SHOW server_version")).scalar_one().split(" ")[0]
             size = conn.execute(text("SELECT pg_database_size(current_database())")).scalar_one()
         return version, f"{size / 2**20:.1f} MB"
 

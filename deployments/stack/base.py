@@ -152,6 +152,8 @@ class Server(ABC):
                 cwd=self.paths.state / self.name,
                 start_new_session=True,
                 user=self.run_as,
+                group=self.run_as and pwd.getpwnam(self.run_as).pw_gid,
+                extra_groups=[] if self.run_as else None,
             )
         process = RunningProcess(pid=popen.pid, create_time=psutil.Process(popen.pid).create_time())
         self.paths.pidfile(self.name).write_text(
@@ -199,6 +201,7 @@ class Server(ABC):
         """Hand the state folder to the run-as user (for servers that refuse to run as root)."""
         account = pwd.getpwnam(self.run_as)
         for root, dirs, files in os.walk(self.paths.state / self.name):
-            os.chown(root, account.pw_uid, account.pw_gid)
+            os.chown(root, account.pw_uid, account.pw_gid, follow_symlinks=False)
             for entry in dirs + files:
-                os.chown(os.path.join(root, entry), account.pw_uid, account.pw_gid)
+                path = os.path.join(root, entry)
+                os.chown(path, account.pw_uid, account.pw_gid, follow_symlinks=False)

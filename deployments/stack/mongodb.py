@@ -84,8 +84,10 @@ class FerretDB(Server):
     def command(self) -> list[str]:
         return [
             str(self.binary),
-            "--listen-addr", self.address,
-            "--sqlite-dir", str(self.paths.data(self.name)),
+            "--listen-addr",
+            self.address,
+            "--sqlite-dir",
+            str(self.paths.data(self.name)),
         ]
 
     def probe(self) -> str:
