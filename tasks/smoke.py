@@ -62,10 +62,11 @@ def smoke_redis(tenant: str) -> str:
 
 @task(name="smoke-cassandra", **TRANSIENT_RETRIES)
 def smoke_cassandra(tenant: str) -> str:
-    now = datetime.now(UTC).replace(microsecond=0)
+    # One smoke event per day, keyed by the day's start: re-running the smoke flow upserts it.
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     event = cassandra.AnalyticsEvent(
         tenant=tenant,
-        event_time=now,
+        event_time=today,
         event_id="smoke",
         event_type="smoke_test",
         aggregate_id=SKU,
@@ -73,7 +74,11 @@ def smoke_cassandra(tenant: str) -> str:
         currency="EUR",
     )
     cassandra.write_events([event])
-    found = [e.event_id for e in cassandra.events_on(tenant, event.day) if e.event_id == "smoke"]
+    found = [
+        e.event_id
+        for e in cassandra.events_on(tenant, event.day)
+        if e.event_id == event.event_id and e.event_time.replace(tzinfo=UTC) == today
+    ]
     return _expect("cassandra", ["smoke"], found)
 
 
