@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+CATALOG_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "catalog"
 
 
 def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -17,3 +25,33 @@ def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         timeout=30,
         check=False,
     )
+
+
+def write_parquet(path: Path) -> Path:
+    """The JSONL fixture's products in typed columns: decimal price, int stock, list of tags."""
+    rows = [
+        {key.lower(): value for key, value in json.loads(line).items()}
+        for line in (CATALOG_FIXTURES / "products.jsonl").read_text().splitlines()
+        if line.strip()
+    ]
+    tags = [row.get("tags") for row in rows]
+    table = pa.table(
+        {
+            "SKU": [row["sku"] for row in rows],
+            "name": [row["name"] for row in rows],
+            "description": [row.get("description") for row in rows],
+            "category": [row["category"] for row in rows],
+            "price": pa.array([Decimal(str(row["price"])) for row in rows], pa.decimal128(14, 4)),
+            "currency": [row["currency"] for row in rows],
+            "attributes": [
+                row["attributes"]
+                if isinstance(row.get("attributes"), str)
+                else json.dumps(row.get("attributes"))
+                for row in rows
+            ],
+            "tags": [tag.split("|") if isinstance(tag, str) else tag for tag in tags],
+            "stock": pa.array([row.get("stock") for row in rows], pa.int64()),
+        }
+    )
+    pq.write_table(table, path, row_group_size=3)
+    return path
