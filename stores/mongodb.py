@@ -6,8 +6,9 @@ Written to run on real MongoDB and on FerretDB (what the local stack runs): no t
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -21,6 +22,7 @@ from stores.tenancy import check_tenant
 STORE = "mongodb"
 PRODUCTS = "products"
 IMPORT_REJECTS = "import_rejects"
+SEARCH_WATERMARKS = "search_watermarks"
 
 
 @cache
@@ -79,29 +81,42 @@ class UpsertCounts:
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
+    versions: dict[str, int] = field(default_factory=dict, compare=False)
+    """sku -> the version MongoDB now holds, for version-guarded writes to derived stores."""
+
+
+NOT_CATALOG_CONTENT = frozenset({"tenant", "sku", "version", "stock", "updated_at"})
+"""Fields an upsert never copies from the input: the key, what MongoDB owns, and inventory."""
 
 
 def upsert_products(tenant: str, products: Sequence[Mapping[str, Any]]) -> UpsertCounts:
     """Upsert products keyed by (tenant, sku): one read of the chunk's hashes, one bulk write.
 
     A product whose `content_hash` is unchanged is not written at all, so its version and
-    timestamps stay as they were; a changed one is replaced field by field and its version bumped.
+    `updated_at` stay as they were; a changed one is updated field by field, its version bumped
+    and `updated_at` set (incremental search reindexing reads it).
     """
     check_tenant(tenant)
     collection = database()[PRODUCTS]
     stored = {
-        doc["sku"]: doc.get("content_hash")
+        doc["sku"]: doc
         for doc in collection.find(
             {"tenant": tenant, "sku": {"$in": [p["sku"] for p in products]}},
-            {"_id": False, "sku": True, "content_hash": True},
+            {"_id": False, "sku": True, "content_hash": True, "version": True},
         )
     }
-    changed = [p for p in products if stored.get(p["sku"], object()) != p["content_hash"]]
+    changed = [
+        p for p in products if stored.get(p["sku"], {}).get("content_hash") != p["content_hash"]
+    ]
+    now = datetime.now(UTC)
     operations = [
         UpdateOne(
             {"tenant": tenant, "sku": product["sku"]},
             {
-                "$set": {k: v for k, v in product.items() if k not in ("tenant", "sku", "version")},
+                "$set": {
+                    **{k: v for k, v in product.items() if k not in NOT_CATALOG_CONTENT},
+                    "updated_at": now,
+                },
                 "$inc": {"version": 1},
             },
             upsert=True,
@@ -110,12 +125,39 @@ def upsert_products(tenant: str, products: Sequence[Mapping[str, Any]]) -> Upser
     ]
     if operations:
         collection.bulk_write(operations, ordered=False)
+    versions = {sku: doc.get("version", 0) for sku, doc in stored.items()}
+    for product in changed:
+        versions[product["sku"]] = versions.get(product["sku"], 0) + 1
     inserted = sum(1 for p in changed if p["sku"] not in stored)
     return UpsertCounts(
         inserted=inserted,
         updated=len(changed) - inserted,
         unchanged=len(products) - len(changed),
+        versions=versions,
     )
+
+
+def quarantine(rejects: Sequence[Mapping[str, Any]]) -> int:
+    """Store rejected import rows keyed by (tenant, source, line); re-importing updates in place."""
+    operations = [
+        UpdateOne(
+            {"tenant": check_tenant(r["tenant"]), "source": r["source"], "line": r["line"]},
+            {"$set": {**r, "rejected_at": datetime.now(UTC)}},
+            upsert=True,
+        )
+        for r in rejects
+    ]
+    if operations:
+        database()[IMPORT_REJECTS].bulk_write(operations, ordered=False)
+    return len(operations)
+
+
+def rejects_of(tenant: str, source: str) -> list[dict[str, Any]]:
+    """The quarantined rows of one source file, in line order."""
+    cursor = database()[IMPORT_REJECTS].find(
+        {"tenant": check_tenant(tenant), "source": source}, {"_id": False}
+    )
+    return sorted(cursor, key=lambda r: r["line"])
 
 
 def find_products(tenant: str, skus: list[str]) -> dict[str, dict[str, Any]]:
@@ -125,3 +167,42 @@ def find_products(tenant: str, skus: list[str]) -> dict[str, dict[str, Any]]:
         {"tenant": tenant, "sku": {"$in": list(skus)}}, {"_id": False}
     )
     return {doc["sku"]: doc for doc in cursor}
+
+
+def product_page(
+    tenant: str, after_sku: str | None, limit: int, updated_since: datetime | None = None
+) -> list[dict[str, Any]]:
+    """Up to `limit` products in sku order after `after_sku` (keyset paging: each page is one
+    indexed range read however deep it is), optionally only those updated since a time.
+    """
+    query: dict[str, Any] = {"tenant": check_tenant(tenant)}
+    if after_sku is not None:
+        query["sku"] = {"$gt": after_sku}
+    if updated_since is not None:
+        query["updated_at"] = {"$gte": updated_since}
+    cursor = database()[PRODUCTS].find(query, {"_id": False}).sort("sku", ASCENDING).limit(limit)
+    return list(cursor)
+
+
+def content_hashes(tenant: str, batch_size: int = 5000) -> Iterator[tuple[str, str | None]]:
+    """(sku, content_hash) of every product of a tenant, streamed a cursor batch at a time."""
+    cursor = database()[PRODUCTS].find(
+        {"tenant": check_tenant(tenant)}, {"_id": False, "sku": True, "content_hash": True}
+    )
+    for doc in cursor.batch_size(batch_size):
+        yield doc["sku"], doc.get("content_hash")
+
+
+def search_watermark(tenant: str) -> datetime | None:
+    """When the last successful search reindex of a tenant started reading its products."""
+    doc = database()[SEARCH_WATERMARKS].find_one({"_id": check_tenant(tenant)})
+    return doc["watermark"] if doc else None
+
+
+def advance_search_watermark(tenant: str, watermark: datetime) -> None:
+    """Record a tenant's search watermark; `$max` only moves it forward, so a slow run that
+    finishes after a newer one cannot move it back.
+    """
+    database()[SEARCH_WATERMARKS].update_one(
+        {"_id": check_tenant(tenant)}, {"$max": {"watermark": watermark}}, upsert=True
+    )

@@ -34,9 +34,15 @@ UNWIND $rows AS row
 MERGE (p:Product {tenant: $tenant, sku: row.sku})
 SET p.name = row.name, p.price = row.price, p.currency = row.currency
 WITH p, row
+OPTIONAL MATCH (p)-[old:IN_CATEGORY]->(previous:Category)
+WHERE row.category IS NULL OR previous.path <> row.category
+DELETE old
+WITH DISTINCT p, row
+WHERE row.category IS NOT NULL
 MERGE (c:Category {tenant: $tenant, path: row.category})
 MERGE (p)-[:IN_CATEGORY]->(c)
 """
+"""A product sits in exactly its current category: a moved product leaves its old one."""
 
 
 @cache

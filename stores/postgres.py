@@ -208,6 +208,13 @@ def upsert_tenants(tenants: Mapping[str, str]) -> None:
         session.execute(statement)
 
 
+def ensure_tenant(tenant: str) -> None:
+    """Create the tenant if it does not exist yet; an existing tenant is left as it is."""
+    statement = insert(Tenant).values(tenant_id=check_tenant(tenant), name=tenant)
+    with unit_of_work() as session:
+        session.execute(statement.on_conflict_do_nothing(index_elements=[Tenant.tenant_id]))
+
+
 def set_inventory(tenant: str, stock: Mapping[str, int]) -> None:
     """Set absolute stock levels for many skus in one statement; unchanged levels stay untouched."""
     check_tenant(tenant)

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from pymongo.errors import DuplicateKeyError
 
@@ -48,3 +51,62 @@ def test_query_operators_in_values_are_stored_literally(tenant: str) -> None:
     stored = mongodb.find_products(tenant, ['{"$gt": ""}'])
     assert stored['{"$gt": ""}']["name"] == '{"$where": "sleep(1000)"}'
     assert mongodb.find_products(tenant, ["SKU-404"]) == {}
+
+
+def test_product_pages_follow_sku_order_and_the_updated_since_filter(tenant: str) -> None:
+    mongodb.upsert_products(tenant, [product(f"SKU-{i}") for i in (3, 1, 4, 2, 5)])
+    time.sleep(0.01)
+    between = datetime.now(UTC)
+    time.sleep(0.01)
+    mongodb.upsert_products(tenant, [product(f"SKU-{i}", content_hash="h2") for i in (5, 1, 3)])
+
+    first = mongodb.product_page(tenant, None, 2)
+    rest = mongodb.product_page(tenant, first[-1]["sku"], 10)
+    changed = mongodb.product_page(tenant, None, 10, updated_since=between)
+
+    assert [p["sku"] for p in first] == ["SKU-1", "SKU-2"]
+    assert [p["sku"] for p in rest] == ["SKU-3", "SKU-4", "SKU-5"]
+    assert [p["sku"] for p in changed] == ["SKU-1", "SKU-3", "SKU-5"]
+    assert "_id" not in first[0]
+
+
+def test_content_hashes_streams_every_product_of_the_tenant_only(tenant: str) -> None:
+    mongodb.upsert_products(tenant, [product(f"SKU-{i}", content_hash=f"h{i}") for i in range(7)])
+    mongodb.upsert_products(f"{tenant}-other", [product("SKU-X")])
+
+    pairs = sorted(mongodb.content_hashes(tenant, batch_size=3))
+
+    assert pairs == [(f"SKU-{i}", f"h{i}") for i in range(7)]
+
+
+def test_search_watermark_starts_empty_and_only_moves_forward(tenant: str) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+
+    assert mongodb.search_watermark(tenant) is None
+    mongodb.advance_search_watermark(tenant, now)
+    mongodb.advance_search_watermark(tenant, now - timedelta(minutes=5))
+    assert mongodb.search_watermark(tenant) == now
+    mongodb.advance_search_watermark(tenant, now + timedelta(minutes=5))
+    assert mongodb.search_watermark(tenant) == now + timedelta(minutes=5)
+
+
+def test_upsert_reports_versions_and_keeps_inventory_out_of_the_catalog(tenant: str) -> None:
+    mongodb.upsert_products(tenant, [{**product("SKU-1"), "stock": 4}, product("SKU-2")])
+    before = mongodb.find_products(tenant, ["SKU-1"])["SKU-1"]
+    counts = mongodb.upsert_products(
+        tenant, [product("SKU-1", name="Kettle 2", content_hash="h2"), product("SKU-2")]
+    )
+
+    after = mongodb.find_products(tenant, ["SKU-1", "SKU-2"])
+    assert counts.versions == {"SKU-1": 2, "SKU-2": 1}
+    assert "stock" not in before
+    assert after["SKU-1"]["updated_at"] > before["updated_at"]
+
+
+def test_quarantine_is_keyed_by_source_line(tenant: str) -> None:
+    reject = {"tenant": tenant, "source": "a.csv", "line": 7, "fields": ["price"], "reason": "x"}
+    mongodb.quarantine([reject, {**reject, "line": 3}])
+    mongodb.quarantine([{**reject, "reason": "price must be positive"}])
+
+    stored = mongodb.rejects_of(tenant, "a.csv")
+    assert [(r["line"], r["reason"]) for r in stored] == [(3, "x"), (7, "price must be positive")]

@@ -51,3 +51,11 @@ def test_cypher_looking_strings_are_stored_literally(tenant: str) -> None:
     neo4j.merge_products(tenant, [row(sneaky)])
 
     assert list(neo4j.products(tenant)) == [sneaky]
+
+
+def test_a_moved_product_leaves_its_old_category(tenant: str) -> None:
+    neo4j.merge_products(tenant, [row("SKU-1", "kitchen/kettles"), row("SKU-2")])
+    neo4j.merge_products(tenant, [row("SKU-1", "garden/tools"), {**row("SKU-2"), "category": None}])
+
+    stored = neo4j.products(tenant)
+    assert (stored["SKU-1"]["category"], stored["SKU-2"]["category"]) == ("garden/tools", None)

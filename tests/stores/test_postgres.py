@@ -60,3 +60,12 @@ def test_strings_that_look_like_sql_are_stored_literally(tenant: str) -> None:
     assert postgres.get_inventory(tenant, ["' OR 1=1 --"]) == {"' OR 1=1 --": 2}
     with postgres.unit_of_work() as session:
         assert session.get(postgres.Tenant, tenant).name == "x'); DROP TABLE tenants; --"
+
+
+def test_ensure_tenant_keeps_an_existing_name(tenant: str) -> None:
+    postgres.ensure_tenant(tenant)
+    postgres.upsert_tenants({tenant: "Acme"})
+    postgres.ensure_tenant(tenant)
+
+    with postgres.unit_of_work() as session:
+        assert session.get(postgres.Tenant, tenant).name == "Acme"
