@@ -28,10 +28,16 @@ stack: setup
 bootstrap: stack
 	$(POLYFLOW) bootstrap
 
+DEMO_CATALOG := tests/fixtures/catalog
+
 demo: bootstrap
 	$(POLYFLOW) stack status
 	$(POLYFLOW) health
 	$(POLYFLOW) smoke
+	$(POLYFLOW) catalog import $(DEMO_CATALOG)/products.csv --tenant acme
+	$(POLYFLOW) catalog import $(DEMO_CATALOG)/products.jsonl --tenant globex
+	$(POLYFLOW) search kettle --tenant acme
+	$(POLYFLOW) search tea --tenant globex --max-price 30
 
 test: bootstrap
 	$(BIN)/ruff check .

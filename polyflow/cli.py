@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from deployments.stack import stack
 from deployments.stack.base import StackError
@@ -111,3 +114,119 @@ def smoke(tenant: str = "smoke") -> None:
 
     for line in smoke_flow(tenant=tenant):
         console.print(f"[green]{line}[/green]")
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="Words to find; query syntax is matched as text.")],
+    tenant: Annotated[str, typer.Option(help="The tenant whose products to search.")],
+    category: Annotated[
+        str | None, typer.Option(help="Only this category or its children.")
+    ] = None,
+    min_price: Annotated[float | None, typer.Option(help="Lowest price, inclusive.")] = None,
+    max_price: Annotated[float | None, typer.Option(help="Highest price, inclusive.")] = None,
+    size: Annotated[int, typer.Option(min=1, max=100, help="How many products to show.")] = 10,
+) -> None:
+    """Search a tenant's products: a ranked table, then how many matched per category."""
+    from elasticsearch import ApiError, NotFoundError
+    from elasticsearch import ConnectionError as SearchUnreachable
+
+    from stores import elasticsearch
+    from stores.tenancy import InvalidTenant
+
+    try:
+        result = elasticsearch.search(
+            tenant,
+            query,
+            category=category,
+            min_price=min_price,
+            max_price=max_price,
+            size=size,
+        )
+    except InvalidTenant as error:
+        console.print(f"[red]{escape(str(error))}[/red]")
+        raise typer.Exit(2) from error
+    except NotFoundError as error:
+        console.print(
+            f"[red]tenant {escape(tenant)} has no search index yet[/red]: "
+            f"run 'polyflow reindex --tenant {escape(tenant)}'"
+        )
+        raise typer.Exit(1) from error
+    except (SearchUnreachable, ApiError) as error:
+        console.print(f"[red]search failed (elasticsearch)[/red]: {escape(str(error))}")
+        raise typer.Exit(1) from error
+    hits = Table(title=Text(f"{result.total} products matching {query!r}"))
+    for column in ("#", "sku", "name", "category", "price", "score"):
+        hits.add_column(column, justify="right" if column in ("#", "price", "score") else "left")
+    for rank, hit in enumerate(result.hits, start=1):
+        price = f"{hit.price:.2f} {hit.currency or ''}".strip() if hit.price is not None else "-"
+        cells = (hit.sku, hit.name or "", hit.category or "-", price, f"{hit.score:.3f}")
+        hits.add_row(str(rank), *(Text(cell) for cell in cells))
+    facets = Table(title="categories")
+    facets.add_column("category")
+    facets.add_column("products", justify="right")
+    for name, count in result.facets.items():
+        facets.add_row(Text(name), str(count))
+    console.print(hits)
+    console.print(facets)
+
+
+catalog_app = typer.Typer(help="Catalog imports.", no_args_is_help=True)
+app.add_typer(catalog_app, name="catalog")
+
+
+@catalog_app.command("import")
+def catalog_import(
+    file: Annotated[Path, typer.Argument(help="A .csv, .jsonl or .parquet catalog file.")],
+    tenant: Annotated[str, typer.Option(help="The tenant whose catalog this is.")],
+    chunk_size: Annotated[int, typer.Option(min=1, help="Rows validated and written at once.")] = (
+        10_000
+    ),
+    file_format: Annotated[
+        str | None, typer.Option("--format", help="csv, jsonl or parquet (default: extension).")
+    ] = None,
+    max_reject_share: Annotated[
+        float, typer.Option(min=0, max=1, help="Fail, publishing nothing, above this share.")
+    ] = 0.05,
+) -> None:
+    """Run ingest-catalog on a file, with a progress bar; exit 1 if the run fails."""
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+
+    from flows.ingest_catalog import PROGRESS, RejectShareExceeded, ingest_catalog
+    from polyflow.catalog import CatalogFileError
+
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), console=console
+    ) as bar:
+        validating = bar.add_task("validating rows", total=None)
+        publishing = bar.add_task("publishing chunks", total=None, visible=False)
+
+        def advance(phase: str, done: int, total: int | None) -> None:
+            if phase == "validating":
+                bar.update(validating, description=f"validating rows ({done:,} read)")
+            else:
+                bar.update(validating, total=1, completed=1)
+                bar.update(publishing, visible=True, total=total, completed=done)
+
+        PROGRESS.set(advance)
+        try:
+            summary = ingest_catalog(
+                str(file),
+                tenant,
+                chunk_size,
+                file_format,
+                max_reject_share,  # type: ignore[arg-type]
+            )
+        except (RejectShareExceeded, CatalogFileError) as error:
+            console.print(f"[red]import failed[/red]: {escape(str(error))}")
+            raise typer.Exit(1) from error
+    table = Table(title=Text(f"{summary.source} -> {summary.tenant}"))
+    for column in ("read", "inserted", "updated", "unchanged", "rejected"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        *map(str, (summary.rows_read, summary.inserted, summary.updated, summary.unchanged,
+                   summary.rejected))
+    )  # fmt: skip
+    console.print(table)
+    for reject in summary.first_rejects[:5]:
+        console.print(Text(f"  line {reject['line']}: {reject['fields']}: {reject['reason']}"))

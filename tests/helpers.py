@@ -15,14 +15,14 @@ import pyarrow.parquet as pq
 CATALOG_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "catalog"
 
 
-def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, timeout: float = 30, **env: str) -> subprocess.CompletedProcess[str]:
     """Run the real `polyflow` command in a fresh process; a hang fails the test via the timeout."""
     return subprocess.run(
         [sys.executable, "-m", "polyflow", *args],
         capture_output=True,
         text=True,
         env={**os.environ, "COLUMNS": "200", **env},
-        timeout=30,
+        timeout=timeout,
         check=False,
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from stores.registry import STORES
-from tests.helpers import run_cli
+from tests.helpers import CATALOG_FIXTURES, run_cli
 
 CLOSED_PORT_URLS = {
     "postgres": "postgresql+psycopg://polyflow:polyflow@127.0.0.1:1/polyflow",
@@ -46,3 +46,24 @@ def test_a_down_store_is_named_and_the_others_still_report(down: str, stores: No
     assert " NO " in rows[down]
     assert "127.0.0.1:1 " in rows[down]
     assert all(" yes " in row for name, row in rows.items() if name != down), result.stdout
+
+
+def test_catalog_import_prints_the_counts_and_search_finds_the_products(tenant: str) -> None:
+    imported = run_cli(
+        "catalog", "import", str(CATALOG_FIXTURES / "products.csv"), "--tenant", tenant, timeout=120
+    )
+    found = run_cli("search", "kettle", "--tenant", tenant)
+
+    assert imported.returncode == 0, imported.stdout + imported.stderr
+    assert "│    8 │        8 │       0 │         0 │        0 │" in imported.stdout
+    assert found.returncode == 0, found.stdout + found.stderr
+    assert "KET-001" in found.stdout and "kitchen/kettles" in found.stdout
+
+
+def test_catalog_import_over_the_reject_share_exits_1_saying_why(tenant: str) -> None:
+    result = run_cli(
+        "catalog", "import", str(CATALOG_FIXTURES / "nasty.csv"), "--tenant", tenant, timeout=120
+    )
+
+    assert result.returncode == 1
+    assert "import failed" in result.stdout and "nothing was published" in result.stdout
