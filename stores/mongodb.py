@@ -7,13 +7,16 @@ Written to run on real MongoDB and on FerretDB (what the local stack runs): no t
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
 from pymongo import ASCENDING, MongoClient, UpdateOne
+from pymongo.collection import Collection
 from pymongo.database import Database
+from pymongo.errors import BulkWriteError
 
 from polyflow.settings import public_address, settings
 from stores.health import StoreHealth, measure
@@ -88,51 +91,109 @@ class UpsertCounts:
 NOT_CATALOG_CONTENT = frozenset({"tenant", "sku", "version", "stock", "updated_at"})
 """Fields an upsert never copies from the input: the key, what MongoDB owns, and inventory."""
 
+WRITE_BATCH = 40
+"""Statements per bulk write command. FerretDB v1 holds one PostgreSQL connection per statement
+until the command ends, and 50 or more in one command exhaust its pool and stall the server."""
+
+POINT_READERS = 8
+"""Concurrent point reads: an equality lookup is what FerretDB serves from an index, while `$in`
+is evaluated by scanning the collection."""
+
+DUPLICATE_KEY = 11000
+
+
+def _bulk_write(collection: Collection, operations: Sequence[UpdateOne]) -> None:
+    for start in range(0, len(operations), WRITE_BATCH):
+        collection.bulk_write(operations[start : start + WRITE_BATCH], ordered=False)
+
+
+def _insert_new(
+    collection: Collection, tenant: str, products: Sequence[Mapping[str, Any]], now: datetime
+) -> list[str]:
+    """Insert every product as a new document at version 1; return the skus that already existed.
+
+    The unique (tenant, sku) index turns an existing product into a duplicate-key error, so a
+    first import costs one bulk insert, and no two writers can both create the same product.
+    """
+    documents = [
+        {
+            **{k: v for k, v in product.items() if k not in NOT_CATALOG_CONTENT},
+            "tenant": tenant,
+            "sku": product["sku"],
+            "version": 1,
+            "updated_at": now,
+        }
+        for product in products
+    ]
+    try:
+        collection.insert_many(documents, ordered=False)
+    except BulkWriteError as error:
+        others = [e for e in error.details["writeErrors"] if e["code"] != DUPLICATE_KEY]
+        if others:
+            raise
+        return [products[e["index"]]["sku"] for e in error.details["writeErrors"]]
+    return []
+
+
+def _stored_states(
+    collection: Collection, tenant: str, skus: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """The content hash and version of each given product, by sku."""
+    projection = {"_id": False, "sku": True, "content_hash": True, "version": True}
+    with ThreadPoolExecutor(POINT_READERS) as pool:
+        found = pool.map(
+            lambda sku: collection.find_one({"tenant": tenant, "sku": sku}, projection), skus
+        )
+        return {doc["sku"]: doc for doc in found if doc is not None}
+
 
 def upsert_products(tenant: str, products: Sequence[Mapping[str, Any]]) -> UpsertCounts:
-    """Upsert products keyed by (tenant, sku): one read of the chunk's hashes, one bulk write.
+    """Upsert products keyed by (tenant, sku): new ones inserted, changed ones updated.
 
     A product whose `content_hash` is unchanged is not written at all, so its version and
     `updated_at` stay as they were; a changed one is updated field by field, its version bumped
-    and `updated_at` set (incremental search reindexing reads it).
+    and `updated_at` set (incremental search reindexing reads it). The update matches only while
+    the stored hash differs, so replaying it changes nothing.
     """
     check_tenant(tenant)
     collection = database()[PRODUCTS]
-    stored = {
-        doc["sku"]: doc
-        for doc in collection.find(
-            {"tenant": tenant, "sku": {"$in": [p["sku"] for p in products]}},
-            {"_id": False, "sku": True, "content_hash": True, "version": True},
-        )
-    }
-    changed = [
-        p for p in products if stored.get(p["sku"], {}).get("content_hash") != p["content_hash"]
-    ]
     now = datetime.now(UTC)
-    operations = [
-        UpdateOne(
-            {"tenant": tenant, "sku": product["sku"]},
-            {
-                "$set": {
-                    **{k: v for k, v in product.items() if k not in NOT_CATALOG_CONTENT},
-                    "updated_at": now,
-                },
-                "$inc": {"version": 1},
-            },
-            upsert=True,
-        )
-        for product in changed
+    existing = _insert_new(collection, tenant, products, now)
+    stored = _stored_states(collection, tenant, existing)
+    by_sku = {product["sku"]: product for product in products}
+    changed = [
+        by_sku[sku]
+        for sku, doc in stored.items()
+        if doc.get("content_hash") != by_sku[sku]["content_hash"]
     ]
-    if operations:
-        collection.bulk_write(operations, ordered=False)
-    versions = {sku: doc.get("version", 0) for sku, doc in stored.items()}
+    _bulk_write(
+        collection,
+        [
+            UpdateOne(
+                {
+                    "tenant": tenant,
+                    "sku": product["sku"],
+                    "content_hash": {"$ne": product["content_hash"]},
+                },
+                {
+                    "$set": {
+                        **{k: v for k, v in product.items() if k not in NOT_CATALOG_CONTENT},
+                        "updated_at": now,
+                    },
+                    "$inc": {"version": 1},
+                },
+            )
+            for product in changed
+        ],
+    )
+    versions = {sku: 1 for sku in by_sku}
+    versions |= {sku: doc.get("version", 0) for sku, doc in stored.items()}
     for product in changed:
-        versions[product["sku"]] = versions.get(product["sku"], 0) + 1
-    inserted = sum(1 for p in changed if p["sku"] not in stored)
+        versions[product["sku"]] += 1
     return UpsertCounts(
-        inserted=inserted,
-        updated=len(changed) - inserted,
-        unchanged=len(products) - len(changed),
+        inserted=len(by_sku) - len(existing),
+        updated=len(changed),
+        unchanged=len(existing) - len(changed),
         versions=versions,
     )
 
@@ -147,8 +208,7 @@ def quarantine(rejects: Sequence[Mapping[str, Any]]) -> int:
         )
         for r in rejects
     ]
-    if operations:
-        database()[IMPORT_REJECTS].bulk_write(operations, ordered=False)
+    _bulk_write(database()[IMPORT_REJECTS], operations)
     return len(operations)
 
 
