@@ -36,6 +36,8 @@ demo: bootstrap
 	$(POLYFLOW) smoke
 	$(POLYFLOW) catalog import $(DEMO_CATALOG)/products.csv --tenant acme
 	$(POLYFLOW) catalog import $(DEMO_CATALOG)/products.jsonl --tenant globex
+	$(POLYFLOW) reindex --tenant acme
+	$(POLYFLOW) reindex --tenant globex --mode incremental
 	$(POLYFLOW) search kettle --tenant acme
 	$(POLYFLOW) search tea --tenant globex --max-price 30
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -230,3 +230,36 @@ def catalog_import(
     console.print(table)
     for reject in summary.first_rejects[:5]:
         console.print(Text(f"  line {reject['line']}: {reject['fields']}: {reject['reason']}"))
+
+
+@app.command()
+def reindex(
+    tenant: Annotated[str, typer.Option(help="The tenant whose search index to rebuild.")],
+    mode: Annotated[
+        Literal["full", "incremental"],
+        typer.Option(
+            help="full: rebuild, gate and swap; incremental: what changed since the last run."
+        ),
+    ] = "full",
+    keep: Annotated[int, typer.Option(min=1, help="Versioned indices to keep, new included.")] = 2,
+) -> None:
+    """Run the reindex-search flow and print its summary; exits 1 if the run failed."""
+    from flows.reindex_search import reindex_search
+
+    try:
+        summary = reindex_search(tenant=tenant, mode=mode, keep=keep)
+    except Exception as error:
+        console.print(f"[red]reindex failed[/red]: {escape(str(error))}")
+        raise typer.Exit(1) from error
+    table = Table(title=Text(f"reindex-search {tenant}"))
+    table.add_column("item")
+    table.add_column("value")
+    table.add_row("mode", summary.mode)
+    table.add_row("index", summary.index)
+    table.add_row("replaced", ", ".join(summary.old_indices) or "-")
+    table.add_row("documents indexed", str(summary.indexed))
+    table.add_row("caught up", str(summary.caught_up))
+    table.add_row("pruned", ", ".join(summary.pruned) or "-")
+    for phase, seconds in summary.timings.items():
+        table.add_row(f"{phase} time", f"{seconds:.2f} s")
+    console.print(table)

@@ -194,16 +194,18 @@ def finish_build(index: str) -> None:
 def _index_action(tenant: str, index: str, product: Mapping[str, Any]) -> dict[str, Any]:
     action = {"_index": index, "_id": product["sku"], "_source": product_document(tenant, product)}
     if product.get("version") is not None:
-        action |= {"_version": product["version"], "_version_type": "external_gte"}
+        action |= {"_version": product["version"], "_version_type": "external"}
     return action
 
 
 def bulk_index(tenant: str, index: str, products: Iterable[Mapping[str, Any]]) -> int:
     """Bulk-index catalog products (see `product_document`) into an index or alias, sku as id.
 
-    The catalog version is the document version (`external_gte`), so a writer holding an older
-    read of a product (a reindex page, a late retry) never overwrites a newer one; ES answers
-    that write with a conflict, which is skipped. Returns how many documents were written.
+    The catalog version is the document version (`external`): a document is written only if
+    the index does not hold that product at the same or a newer version yet. So a writer with an
+    older read (a reindex page, a late retry) never overwrites a newer one, and re-sending what is
+    already there is a no-op; ES answers both with a conflict, which is skipped. Returns how many
+    documents were written.
     """
     actions = (_index_action(tenant, index, product) for product in products)
     written, _ = helpers.bulk(
