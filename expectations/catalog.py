@@ -23,7 +23,8 @@ import pyarrow as pa
 from great_expectations.core.batch_definition import BatchDefinition
 from great_expectations.data_context.types.base import ProgressBarsConfig
 
-SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+from polyflow.codes import CURRENCIES, SKU_PATTERN
+
 PRICE_PATTERN = r"^[0-9]{1,12}(?:\.[0-9]{1,4})?$"
 STOCK_PATTERN = r"^[0-9]{1,9}$"
 CATEGORY_PATTERN = r"^[^/]+(?:/[^/]+){0,7}$"
@@ -34,19 +35,6 @@ CATEGORY_MAX = 300
 ATTRIBUTES_MAX_BYTES = 16_384
 TAGS_MAX = 50
 TAG_MAX_LENGTH = 64
-
-_ISO_4217 = """
-    AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN BWP
-    BYN BZD CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP
-    GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR
-    KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK
-    MXN MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR
-    SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS
-    UAH UGX USD UYU UZS VED VES VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG
-"""
-CURRENCIES = frozenset(_ISO_4217.split())
-"""ISO 4217 list one (2025), only currencies a price can be in: no fund codes (BOV, CLF, ...),
-precious metals, SDR or test codes, and none withdrawn (HRK, SLL, ZWL)."""
 
 TEXT_COLUMNS = ("sku", "name", "description", "category", "price", "currency", "stock", "tags")
 

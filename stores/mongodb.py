@@ -26,6 +26,7 @@ STORE = "mongodb"
 PRODUCTS = "products"
 IMPORT_REJECTS = "import_rejects"
 SEARCH_WATERMARKS = "search_watermarks"
+CUSTOMERS = "customers"
 
 
 @cache
@@ -59,6 +60,9 @@ def bootstrap() -> None:
     )
     db[PRODUCTS].create_index(
         [("tenant", ASCENDING), ("updated_at", ASCENDING)], name="tenant_updated_at"
+    )
+    db[CUSTOMERS].create_index(
+        [("tenant", ASCENDING), ("customer_id", ASCENDING)], unique=True, name="tenant_customer"
     )
     db[IMPORT_REJECTS].create_index(
         [("tenant", ASCENDING), ("source", ASCENDING), ("line", ASCENDING)],
@@ -265,4 +269,35 @@ def advance_search_watermark(tenant: str, watermark: datetime) -> None:
     """
     database()[SEARCH_WATERMARKS].update_one(
         {"_id": check_tenant(tenant)}, {"$max": {"watermark": watermark}}, upsert=True
+    )
+
+
+def upsert_customers(tenant: str, profiles: Sequence[Mapping[str, Any]]) -> None:
+    """Upsert customer profiles keyed by (tenant, customer_id), only over an older version.
+
+    The filter matches a stored profile only while its version is older; for a newer one the
+    upsert collides with the unique key instead, which means "already current" and is ignored.
+    """
+    operations = [
+        UpdateOne(
+            {
+                "tenant": check_tenant(tenant),
+                "customer_id": profile["customer_id"],
+                "version": {"$lt": profile["version"]},
+            },
+            {"$set": dict(profile)},
+            upsert=True,
+        )
+        for profile in profiles
+    ]
+    try:
+        _bulk_write(database()[CUSTOMERS], operations)
+    except BulkWriteError as error:
+        if any(e["code"] != DUPLICATE_KEY for e in error.details["writeErrors"]):
+            raise
+
+
+def find_customer(tenant: str, customer_id: str) -> dict[str, Any] | None:
+    return database()[CUSTOMERS].find_one(
+        {"tenant": check_tenant(tenant), "customer_id": customer_id}, {"_id": False}
     )

@@ -90,11 +90,12 @@ def health() -> StoreHealth:
 
 def merge_products(tenant: str, rows: Sequence[Mapping[str, Any]]) -> None:
     """Merge Product and Category nodes and IN_CATEGORY edges for a chunk, in one transaction."""
-    driver().execute_query(
-        MERGE_PRODUCTS,
-        rows=[dict(row) for row in rows],
-        tenant=check_tenant(tenant),
-    )
+    _unwind(MERGE_PRODUCTS, tenant, rows)
+
+
+def _unwind(query: str, tenant: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Run an `UNWIND $rows` write for one tenant's rows in one transaction."""
+    driver().execute_query(query, rows=[dict(row) for row in rows], tenant=check_tenant(tenant))
 
 
 def products(tenant: str) -> dict[str, dict[str, Any]]:
@@ -103,5 +104,52 @@ def products(tenant: str) -> dict[str, dict[str, Any]]:
         "MATCH (p:Product {tenant: $tenant}) OPTIONAL MATCH (p)-[:IN_CATEGORY]->(c:Category) "
         "RETURN p.sku AS sku, p.name AS name, p.price AS price, c.path AS category",
         tenant=check_tenant(tenant),
+    )
+    return {record["sku"]: record.data() for record in records}
+
+
+MERGE_CUSTOMERS = """
+UNWIND $rows AS row
+MERGE (c:Customer {tenant: $tenant, customer_id: row.customer_id})
+WITH c, row
+WHERE coalesce(c.version, 0) < row.version
+SET c.email = row.email, c.name = row.name, c.version = row.version
+"""
+"""Customer profiles, version-guarded: an older profile never overwrites a newer one."""
+
+MERGE_PURCHASES = """
+UNWIND $rows AS row
+MERGE (c:Customer {tenant: $tenant, customer_id: row.customer_id})
+MERGE (p:Product {tenant: $tenant, sku: row.sku})
+MERGE (c)-[r:PURCHASED {order_id: row.order_id}]->(p)
+WITH r, row
+WHERE coalesce(r.version, 0) < row.version
+SET r.quantity = row.quantity, r.unit_price = row.unit_price, r.status = row.status,
+    r.version = row.version
+"""
+"""One PURCHASED edge per (order, product), keyed by order id; a cancelled order's edges keep
+their quantities with status 'cancelled', so a late replay of the placement cannot revive them."""
+
+
+def merge_customers(tenant: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    driver().execute_query(
+        MERGE_CUSTOMERS, rows=[dict(r) for r in rows], tenant=check_tenant(tenant)
+    )
+
+
+def merge_purchases(tenant: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    driver().execute_query(
+        MERGE_PURCHASES, rows=[dict(r) for r in rows], tenant=check_tenant(tenant)
+    )
+
+
+def purchases(tenant: str, order_id: str) -> dict[str, dict[str, Any]]:
+    """The PURCHASED edges of one order, by sku, with the customer who placed it."""
+    records, _, _ = driver().execute_query(
+        "MATCH (c:Customer {tenant: $tenant})-[r:PURCHASED {order_id: $order_id}]->(p:Product) "
+        "RETURN p.sku AS sku, c.customer_id AS customer_id, r.quantity AS quantity, "
+        "r.status AS status, r.version AS version",
+        tenant=check_tenant(tenant),
+        order_id=order_id,
     )
     return {record["sku"]: record.data() for record in records}

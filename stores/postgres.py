@@ -6,8 +6,11 @@ Typed SQLAlchemy 2 models, one pooled engine per process, and bulk upserts
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import json
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from functools import cache
@@ -28,11 +31,14 @@ from sqlalchemy import (
     func,
     select,
     text,
+    tuple_,
+    update,
 )
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
+from polyflow.orders import OrderRejected, OrderRequest, PlacedOrder, PricedLine, UserProfile
 from polyflow.settings import public_address, settings
 from stores.health import StoreHealth, measure
 from stores.tenancy import check_tenant
@@ -245,3 +251,304 @@ def get_inventory(tenant: str, skus: list[str]) -> dict[str, int]:
             )
         )
         return {sku: on_hand for sku, on_hand in rows}
+
+
+ORDER_NAMESPACE = uuid.UUID("5b0e7c1e-9a43-4d4e-8f51-2f1f3f0c6a10")
+
+
+class _AlreadyPlaced(Exception):
+    """A concurrent request with the same idempotency key committed first."""
+
+
+def order_id_for(tenant: str, idempotency_key: str) -> str:
+    """The order id is derived from the client's idempotency key: one key, one order id."""
+    return uuid.uuid5(ORDER_NAMESPACE, f"{tenant}\x00{idempotency_key}").hex
+
+
+def _event(
+    tenant: str, aggregate_type: str, aggregate_id: str, event_type: str, payload: Any
+) -> OutboxEvent:
+    return OutboxEvent(
+        tenant_id=tenant,
+        aggregate_type=aggregate_type,
+        aggregate_id=aggregate_id,
+        event_type=event_type,
+        payload=json.loads(json.dumps(payload, default=str)),
+    )
+
+
+def _upsert_user(session: Session, tenant: str, user_id: str, email: str, name: str) -> int | None:
+    """Insert or update a user; return its new version, or None when nothing changed."""
+    statement = insert(User).values(tenant_id=tenant, user_id=user_id, email=email, name=name)
+    statement = statement.on_conflict_do_update(
+        index_elements=[User.tenant_id, User.user_id],
+        set_={
+            "email": statement.excluded.email,
+            "name": statement.excluded.name,
+            "version": User.version + 1,
+            "updated_at": func.now(),
+        },
+        where=tuple_(User.email, User.name).is_distinct_from(
+            tuple_(statement.excluded.email, statement.excluded.name)
+        ),
+    )
+    return session.execute(statement.returning(User.version)).scalar_one_or_none()
+
+
+def _customer_event(tenant: str, user_id: str, email: str, name: str, version: int) -> OutboxEvent:
+    payload = {"customer_id": user_id, "email": email, "name": name, "version": version}
+    return _event(tenant, "customer", user_id, "customer_upserted", payload)
+
+
+def _move_stock(session: Session, tenant: str, sku: str, delta: int) -> OutboxEvent:
+    """Change one sku's stock by `delta`; refuse (OrderRejected) to go below zero."""
+    row = session.execute(
+        update(Inventory)
+        .where(Inventory.tenant_id == tenant, Inventory.sku == sku, Inventory.on_hand >= -delta)
+        .values(on_hand=Inventory.on_hand + delta, version=Inventory.version + 1)
+        .returning(Inventory.on_hand, Inventory.version)
+    ).one_or_none()
+    if row is None:
+        available = session.scalar(
+            select(Inventory.on_hand).where(Inventory.tenant_id == tenant, Inventory.sku == sku)
+        )
+        if available is None:
+            raise OrderRejected(f"sku {sku!r} has no inventory")
+        raise OrderRejected(
+            f"insufficient stock for sku {sku!r}: {available} available, {-delta} asked"
+        )
+    payload = {"sku": sku, "on_hand": row.on_hand, "version": row.version}
+    return _event(tenant, "inventory", sku, "stock_changed", payload)
+
+
+def _order_payload(order: Order, lines: Sequence[OrderItem]) -> dict[str, Any]:
+    return {
+        "order_id": order.order_id,
+        "customer_id": order.customer_id,
+        "status": order.status,
+        "currency": order.currency,
+        "total": order.total,
+        "placed_at": order.placed_at,
+        "version": order.version,
+        "lines": [
+            {"sku": line.sku, "quantity": line.quantity, "unit_price": line.unit_price}
+            for line in lines
+        ],
+    }
+
+
+def find_order(tenant: str, order_id: str) -> PlacedOrder | None:
+    with unit_of_work() as session:
+        return _load_order(session, check_tenant(tenant), order_id)
+
+
+def _load_order(session: Session, tenant: str, order_id: str) -> PlacedOrder | None:
+    order = session.get(Order, (tenant, order_id))
+    if order is None:
+        return None
+    lines = session.scalars(
+        select(OrderItem)
+        .where(OrderItem.tenant_id == tenant, OrderItem.order_id == order_id)
+        .order_by(OrderItem.line_no)
+    )
+    return PlacedOrder(
+        tenant=tenant,
+        order_id=order_id,
+        customer_id=order.customer_id,
+        status=order.status,
+        currency=order.currency,
+        total=order.total,
+        lines=[
+            PricedLine(sku=line.sku, quantity=line.quantity, unit_price=line.unit_price)
+            for line in lines
+        ],
+    )
+
+
+def place_order(request: OrderRequest, unit_prices: Mapping[str, Decimal]) -> PlacedOrder:
+    """Place an order in one transaction: customer, stock, order, items, payment, outbox.
+
+    The order id comes from the idempotency key, so a replay finds the stored order and changes
+    nothing; a concurrent replay waits on the primary key, then rolls back and returns the
+    winner's order. Stock is reserved in sku order, which keeps concurrent orders from
+    deadlocking; a line that would take stock below zero rejects the whole order.
+    """
+    tenant = check_tenant(request.tenant)
+    order_id = order_id_for(tenant, request.idempotency_key)
+    try:
+        with unit_of_work() as session:
+            placed = _load_order(session, tenant, order_id)
+            if placed is not None:
+                return placed.model_copy(update={"replayed": True})
+            if session.get(Tenant, tenant) is None:
+                raise OrderRejected(f"unknown tenant {tenant!r}")
+            customer = request.customer
+            version = _upsert_user(
+                session, tenant, customer.customer_id, customer.email, customer.name
+            )
+            events = []
+            if version is not None:
+                events.append(
+                    _customer_event(
+                        tenant, customer.customer_id, customer.email, customer.name, version
+                    )
+                )
+            lines = sorted(request.lines, key=lambda line: line.sku)
+            items = [
+                OrderItem(
+                    tenant_id=tenant,
+                    order_id=order_id,
+                    line_no=number,
+                    sku=line.sku,
+                    quantity=line.quantity,
+                    unit_price=unit_prices[line.sku],
+                )
+                for number, line in enumerate(lines, start=1)
+            ]
+            total = sum((item.unit_price * item.quantity for item in items), Decimal("0"))
+            inserted = session.execute(
+                insert(Order)
+                .values(
+                    tenant_id=tenant,
+                    order_id=order_id,
+                    customer_id=customer.customer_id,
+                    idempotency_key=request.idempotency_key,
+                    status="placed",
+                    currency=request.currency,
+                    total=total,
+                    version=1,
+                )
+                .on_conflict_do_nothing()
+                .returning(Order.order_id)
+            ).scalar_one_or_none()
+            if inserted is None:
+                raise _AlreadyPlaced
+            events += [_move_stock(session, tenant, line.sku, -line.quantity) for line in lines]
+            session.add_all(items)
+            session.add(
+                Payment(
+                    tenant_id=tenant,
+                    payment_id=order_id,
+                    order_id=order_id,
+                    reference=request.payment_reference,
+                    amount=total,
+                    currency=request.currency,
+                    status="authorized",
+                )
+            )
+            session.flush()
+            order = session.get(Order, (tenant, order_id))
+            session.refresh(order)
+            events.append(
+                _event(tenant, "order", order_id, "order_placed", _order_payload(order, items))
+            )
+            session.add_all(events)
+            placed = _load_order(session, tenant, order_id)
+    except _AlreadyPlaced:
+        placed = find_order(tenant, order_id)
+        return placed.model_copy(update={"replayed": True})
+    return placed
+
+
+def cancel_order(tenant: str, order_id: str) -> PlacedOrder:
+    """Cancel a placed order: release its stock and write the outbox events; idempotent."""
+    check_tenant(tenant)
+    with unit_of_work() as session:
+        order = session.get(Order, (tenant, order_id), with_for_update=True)
+        if order is None:
+            raise OrderRejected(f"unknown order {order_id!r} of tenant {tenant!r}")
+        if order.status == "cancelled":
+            return _load_order(session, tenant, order_id).model_copy(update={"replayed": True})
+        order.status = "cancelled"
+        order.version += 1
+        items = list(
+            session.scalars(
+                select(OrderItem)
+                .where(OrderItem.tenant_id == tenant, OrderItem.order_id == order_id)
+                .order_by(OrderItem.sku)
+            )
+        )
+        events = [_move_stock(session, tenant, item.sku, item.quantity) for item in items]
+        session.flush()
+        events.append(
+            _event(tenant, "order", order_id, "order_cancelled", _order_payload(order, items))
+        )
+        session.add_all(events)
+        return _load_order(session, tenant, order_id)
+
+
+def upsert_user(profile: UserProfile) -> int | None:
+    """Create or update a user and write its outbox event; None when nothing changed."""
+    tenant = check_tenant(profile.tenant)
+    with unit_of_work() as session:
+        if session.get(Tenant, tenant) is None:
+            raise OrderRejected(f"unknown tenant {tenant!r}")
+        version = _upsert_user(session, tenant, profile.customer_id, profile.email, profile.name)
+        if version is not None:
+            session.add(
+                _customer_event(tenant, profile.customer_id, profile.email, profile.name, version)
+            )
+        return version
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    event_id: int
+    tenant: str
+    aggregate_type: str
+    aggregate_id: str
+    event_type: str
+    payload: dict[str, Any]
+    created_at: datetime
+
+
+@contextmanager
+def outbox_batch(store: str, limit: int) -> Iterator[list[OutboxMessage]]:
+    """The oldest events not yet delivered to `store`, marked delivered if the block succeeds.
+
+    One transaction holds an advisory lock per store, so two sync runs never deliver the same
+    batch to the same store at once, and delivery order follows event order. If the block
+    raises, nothing is marked and the events stay pending for the next run.
+    """
+    with unit_of_work() as session:
+        session.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"outbox:{store}"))))
+        delivered = select(OutboxDelivery.event_id).where(
+            OutboxDelivery.event_id == OutboxEvent.event_id, OutboxDelivery.store == store
+        )
+        rows = session.scalars(
+            select(OutboxEvent)
+            .where(~delivered.exists())
+            .order_by(OutboxEvent.event_id)
+            .limit(limit)
+        )
+        batch = [
+            OutboxMessage(
+                event_id=row.event_id,
+                tenant=row.tenant_id,
+                aggregate_type=row.aggregate_type,
+                aggregate_id=row.aggregate_id,
+                event_type=row.event_type,
+                payload=row.payload,
+                created_at=row.created_at,
+            )
+            for row in rows
+        ]
+        yield batch
+        if batch:
+            session.execute(
+                insert(OutboxDelivery)
+                .values([{"event_id": m.event_id, "store": store} for m in batch])
+                .on_conflict_do_nothing()
+            )
+
+
+def pending_deliveries(stores: Sequence[str]) -> dict[str, int]:
+    """How many events each store has not received yet."""
+    with unit_of_work() as session:
+        total = session.scalar(select(func.count()).select_from(OutboxEvent))
+        done = dict(
+            session.execute(
+                select(OutboxDelivery.store, func.count()).group_by(OutboxDelivery.store)
+            ).all()
+        )
+    return {store: total - done.get(store, 0) for store in stores}

@@ -7,11 +7,13 @@ scanned or dropped alone. Writes go through pipelines: one round trip per chunk,
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 import redis
+from redis.commands.core import Script
 
 from polyflow.settings import public_address, settings
 from stores.health import StoreHealth, measure
@@ -75,3 +77,58 @@ def cached_products(tenant: str, skus: list[str]) -> dict[str, dict[str, Any]]:
         return {}
     values = client().mget([key(tenant, "product", sku) for sku in skus])
     return {sku: json.loads(value) for sku, value in zip(skus, values, strict=True) if value}
+
+
+GUARDED_HSET = """
+local stored = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+if stored >= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'version', ARGV[1], unpack(ARGV, 2))
+return 1
+"""
+"""Set a hash's fields only if it holds an older version: replays and late events change nothing."""
+
+RECENT_ORDERS = 50
+
+
+@dataclass(frozen=True)
+class Versioned:
+    """A hash under `key(tenant, *parts)` at a version, e.g. an order's status."""
+
+    parts: tuple[str, ...]
+    version: int
+    fields: Mapping[str, str]
+
+
+@cache
+def _guarded_hset() -> Script:
+    return client().register_script(GUARDED_HSET)
+
+
+def put_versioned(tenant: str, entries: Sequence[Versioned]) -> None:
+    """Write many version-guarded hashes in one pipelined round trip."""
+    script = _guarded_hset()
+    pipe = client().pipeline(transaction=False)
+    for entry in entries:
+        fields = [item for pair in entry.fields.items() for item in pair]
+        script(keys=[key(tenant, *entry.parts)], args=[entry.version, *fields], client=pipe)
+    pipe.execute()
+
+
+def get_versioned(tenant: str, *parts: str) -> dict[str, str]:
+    return client().hgetall(key(tenant, *parts))
+
+
+def remember_orders(tenant: str, orders: Sequence[tuple[str, str, float]]) -> None:
+    """Add (customer, order id, placed-at timestamp) to each customer's recent orders, newest
+    `RECENT_ORDERS` kept; adding an order twice keeps one entry."""
+    pipe = client().pipeline(transaction=False)
+    for customer_id, order_id, placed_at in orders:
+        recent = key(tenant, "customer", customer_id, "orders")
+        pipe.zadd(recent, {order_id: placed_at})
+        pipe.zremrangebyrank(recent, 0, -RECENT_ORDERS - 1)
+    pipe.execute()
+
+
+def recent_orders(tenant: str, customer_id: str) -> list[str]:
+    """A customer's recent order ids, newest first."""
+    return client().zrevrange(key(tenant, "customer", customer_id, "orders"), 0, -1)
