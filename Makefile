@@ -5,8 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 POLYFLOW := $(BIN)/polyflow
 PYTHON ?= python3
-# Prefect keeps its local database and settings with the stack's state, not in ~/.prefect.
-export PREFECT_HOME ?= $(CURDIR)/.stack/prefect
+# Flows run from the command line report to the stack's Prefect server (UI on port 4200);
+# their Prefect settings live with the stack's state, not in ~/.prefect.
+export PREFECT_HOME ?= $(CURDIR)/.stack/prefect-cli
+export PREFECT_API_URL ?= http://127.0.0.1:4200/api
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
 .PHONY: setup system stack bootstrap demo test lint down status clean

@@ -13,10 +13,15 @@ from rich.text import Text
 
 from deployments.stack import stack
 from deployments.stack.base import StackError
+from polyflow.cli_orders import inventory_app, order_app, outbox_app, serve
 
 app = typer.Typer(help="polyflow: Prefect pipelines over six real stores.", no_args_is_help=True)
 stack_app = typer.Typer(help="The local stack of real servers (no Docker).", no_args_is_help=True)
 app.add_typer(stack_app, name="stack")
+app.add_typer(order_app, name="order")
+app.add_typer(inventory_app, name="inventory")
+app.add_typer(outbox_app, name="outbox")
+app.command()(serve)
 # Piped output (CI, logs) gets a width that fits the tables instead of the 80-column default.
 console = Console(width=None if Console().is_terminal else 140)
 

@@ -7,6 +7,7 @@ place-order flow and raises `OrderRejected`, again before anything is written.
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -89,6 +90,7 @@ class PlacedOrder(Strict):
     currency: str
     total: Decimal
     lines: list[PricedLine]
+    placed_at: datetime
     replayed: bool = False
 
 

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     cassandra_url: SecretStr = SecretStr("cassandra://127.0.0.1:9042/polyflow")
     elasticsearch_url: SecretStr = SecretStr("http://127.0.0.1:9200")
     neo4j_url: SecretStr = SecretStr("bolt://127.0.0.1:7687")
+    prefect_api_url: str = Field(
+        "http://127.0.0.1:4200/api", description="the Prefect server that runs the deployments"
+    )
 
     connect_timeout: float = Field(3.0, gt=0, description="seconds before a store counts as down")
     stack_dir: Path = Field(PROJECT_ROOT / ".stack", description="data and logs of the stack")

@@ -362,6 +362,7 @@ def _load_order(session: Session, tenant: str, order_id: str) -> PlacedOrder | N
             PricedLine(sku=line.sku, quantity=line.quantity, unit_price=line.unit_price)
             for line in lines
         ],
+        placed_at=order.placed_at,
     )
 
 

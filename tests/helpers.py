@@ -7,7 +7,9 @@ import os
 import subprocess
 import sys
 from decimal import Decimal
+from hashlib import sha256
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -55,3 +57,9 @@ def write_parquet(path: Path) -> Path:
     )
     pq.write_table(table, path, row_group_size=3)
     return path
+
+
+def catalog_product(sku: str, price: str, currency: str = "EUR") -> dict[str, Any]:
+    """A minimal catalog product as ingestion hands it to MongoDB, with its content hash."""
+    content = {"sku": sku, "name": f"Product {sku}", "price": price, "currency": currency}
+    return {**content, "content_hash": sha256(repr(sorted(content.items())).encode()).hexdigest()}

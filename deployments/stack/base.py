@@ -77,6 +77,7 @@ class Server(ABC):
     port: int
     ready_timeout: float = 120.0
     run_as: str | None = None  # system user to run as, for servers that refuse root
+    requires: tuple[str, ...] = ()  # servers that must be ready before this one starts
 
     def __init__(self, paths: StackPaths) -> None:
         self.paths = paths
@@ -108,6 +109,11 @@ class Server(ABC):
     @property
     def address(self) -> str:
         return f"{self.host}:{self.port}"
+
+    @property
+    def workdir(self) -> Path:
+        """The server process's working directory."""
+        return self.paths.state / self.name
 
     def recorded(self) -> RunningProcess | None:
         pidfile = self.paths.pidfile(self.name)
@@ -149,7 +155,7 @@ class Server(ABC):
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 env={**os.environ, **self.environment()},
-                cwd=self.paths.state / self.name,
+                cwd=self.workdir,
                 start_new_session=True,
                 user=self.run_as,
                 group=self.run_as and pwd.getpwnam(self.run_as).pw_gid,

@@ -13,6 +13,7 @@ from deployments.stack.elasticsearch import Elasticsearch
 from deployments.stack.mongodb import FerretDB
 from deployments.stack.neo4j import Neo4j
 from deployments.stack.postgres import Postgres
+from deployments.stack.prefect import FlowServer, PrefectServer
 from deployments.stack.redis import Redis
 from polyflow.settings import settings
 
@@ -23,6 +24,8 @@ SERVER_TYPES: tuple[type[Server], ...] = (
     Cassandra,
     Elasticsearch,
     Neo4j,
+    PrefectServer,
+    FlowServer,
 )
 
 
@@ -80,10 +83,16 @@ def up(chosen: list[Server]) -> dict[str, str]:
         server.start()
         return server.wait_ready()
 
-    outcomes = _run_all(start_and_wait, chosen)
-    failures = [str(outcome) for outcome in outcomes.values() if isinstance(outcome, Exception)]
-    if failures:
-        raise StackError("\n".join(failures))
+    outcomes: dict[str, object] = {}
+    names = {server.name for server in chosen}
+    remaining = list(chosen)
+    while remaining:
+        wave = [s for s in remaining if not set(s.requires) & names - outcomes.keys()]
+        outcomes |= _run_all(start_and_wait, wave)
+        failures = [str(outcome) for outcome in outcomes.values() if isinstance(outcome, Exception)]
+        if failures:
+            raise StackError("\n".join(failures))
+        remaining = [s for s in remaining if s not in wave]
     return {name: str(version) for name, version in outcomes.items()}
 
 

@@ -6,7 +6,6 @@ import random
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from decimal import Decimal
-from hashlib import sha256
 from typing import Any
 
 import pytest
@@ -19,13 +18,9 @@ from flows.sync_outbox import StoresBehind, sync_outbox
 from polyflow.orders import OrderRejected, OrderRequest, PlacedOrder, UserProfile
 from stores import cassandra, mongodb, neo4j, postgres, redis
 from tasks.orders import price_lines
+from tests.helpers import catalog_product
 
 PRICES = {"MUG-1": "9.50", "TEA-1": "4.25", "POT-1": "31.00"}
-
-
-def catalog_product(sku: str, price: str, currency: str = "EUR") -> dict[str, Any]:
-    content = {"sku": sku, "name": f"Product {sku}", "price": price, "currency": currency}
-    return {**content, "content_hash": sha256(repr(sorted(content.items())).encode()).hexdigest()}
 
 
 def seed(tenant: str, stock: dict[str, int], prices: dict[str, str] = PRICES) -> None:

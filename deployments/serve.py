@@ -1,0 +1,40 @@
+"""The deployments polyflow serves, and `serve_deployments`, which runs them.
+
+`place-order`, `cancel-order` and `upsert-user` are triggered through the Prefect API (REST
+`create_flow_run` or `run_deployment`), and `sync-outbox` also runs on a schedule as the
+catch-up for deliveries that a down store delayed.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from prefect import serve
+
+from flows.place_order import cancel_order, place_order, upsert_user
+from flows.sync_outbox import sync_outbox
+
+API = "api"
+CATCH_UP = "catch-up"
+CATCH_UP_EVERY = timedelta(minutes=2)
+CONCURRENT_RUNS = 8
+"""Flow runs this process executes at once; each is a subprocess, so this bounds memory."""
+
+DEPLOYMENTS = (
+    (place_order.name, API),
+    (cancel_order.name, API),
+    (upsert_user.name, API),
+    (sync_outbox.name, CATCH_UP),
+)
+
+
+def serve_deployments() -> None:
+    """Register the deployments with the Prefect server and execute their runs until stopped."""
+    serve(
+        place_order.to_deployment(name=API, tags=["orders"]),
+        cancel_order.to_deployment(name=API, tags=["orders"]),
+        upsert_user.to_deployment(name=API, tags=["users"]),
+        sync_outbox.to_deployment(name=CATCH_UP, interval=CATCH_UP_EVERY, tags=["outbox"]),
+        limit=CONCURRENT_RUNS,
+        print_starting_message=False,
+    )
