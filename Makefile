@@ -40,6 +40,15 @@ demo: bootstrap
 	$(POLYFLOW) catalog import $(DEMO_CATALOG)/products.jsonl --tenant globex
 	$(POLYFLOW) reindex --tenant acme
 	$(POLYFLOW) reindex --tenant globex --mode incremental
+	$(POLYFLOW) order place --tenant acme KET-001=1 TOR-7=2 --key demo-acme-1 \
+		--customer ann --email ann@example.com --name "Ann Lee"
+	$(POLYFLOW) order place --tenant acme KNIFE-8=1 --currency CHF --key demo-acme-2 --via-api \
+		--customer bo --email bo@example.com --name "Bo Chen"
+	$(POLYFLOW) order place --tenant globex KET-001=2 --key demo-globex-1 \
+		--customer cy --email cy@example.com --name "Cy Diaz"
+	$(POLYFLOW) outbox sync
+	$(POLYFLOW) order show --tenant acme
+	$(POLYFLOW) order show --tenant globex
 	$(POLYFLOW) search kettle --tenant acme
 	$(POLYFLOW) search tea --tenant globex --max-price 30
 

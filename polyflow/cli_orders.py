@@ -112,9 +112,15 @@ def cancel(tenant: Tenant, order_id: str) -> None:
 
 
 @order_app.command("show")
-def show(tenant: Tenant, order_id: str) -> None:
-    """What PostgreSQL, Redis, Cassandra and Neo4j hold of one order."""
-    show_trail(tenant, order_id)
+def show(
+    tenant: Tenant,
+    order_id: Annotated[str | None, typer.Argument(help="Default: the 5 latest orders.")] = None,
+) -> None:
+    """What PostgreSQL, Redis, Cassandra and Neo4j hold of an order."""
+    from stores.postgres import latest_orders
+
+    for shown in [order_id] if order_id else latest_orders(tenant):
+        show_trail(tenant, shown)
 
 
 @inventory_app.command("set")

@@ -342,6 +342,19 @@ def find_order(tenant: str, order_id: str) -> PlacedOrder | None:
         return _load_order(session, check_tenant(tenant), order_id)
 
 
+def latest_orders(tenant: str, limit: int = 5) -> list[str]:
+    """The ids of a tenant's most recently placed orders, newest first."""
+    with unit_of_work() as session:
+        return list(
+            session.scalars(
+                select(Order.order_id)
+                .where(Order.tenant_id == check_tenant(tenant))
+                .order_by(Order.placed_at.desc())
+                .limit(limit)
+            )
+        )
+
+
 def _load_order(session: Session, tenant: str, order_id: str) -> PlacedOrder | None:
     order = session.get(Order, (tenant, order_id))
     if order is None:
