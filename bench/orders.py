@@ -1,0 +1,196 @@
+"""Benchmark the money path: placement latency and outbox sync throughput against raw writes.
+
+    python -m bench.orders [--orders 2000] [--direct 30] [--api 10]
+
+Needs the local stack (including the Prefect server and `polyflow serve`) and
+PREFECT_API_URL pointing at it, as `make` sets. Measures, in one run:
+
+1. placement latency (median, p95) of `place-order` called directly, sync subflow included;
+2. the same for runs triggered through the Prefect REST API (create_flow_run, then poll);
+3. outbox sync throughput: `sync-outbox` draining the events of `--orders` orders into Redis,
+   Cassandra, Neo4j and MongoDB, against a raw baseline writing the same events with the
+   drivers (the projections called directly: no Prefect, no delivery bookkeeping).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from typing import Annotated
+
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import select
+
+from flows.place_order import place_order
+from flows.sync_outbox import sync_outbox
+from polyflow.orders import OrderRequest
+from polyflow.settings import settings
+from stores import mongodb, postgres
+from stores.postgres import OutboxDelivery, OutboxEvent, OutboxMessage
+from tasks.outbox import PROJECTIONS
+
+SKUS = [f"BENCH-{n:03d}" for n in range(50)]
+PRICE = Decimal("5.00")
+console = Console()
+
+
+def seed(tenant: str) -> None:
+    postgres.ensure_tenant(tenant)
+    mongodb.upsert_products(
+        tenant,
+        [
+            {"sku": s, "name": s, "price": str(PRICE), "currency": "EUR", "content_hash": s}
+            for s in SKUS
+        ],
+    )
+    postgres.set_inventory(tenant, dict.fromkeys(SKUS, 1_000_000))
+
+
+def order_request(tenant: str, n: int) -> OrderRequest:
+    return OrderRequest(
+        tenant=tenant,
+        customer={"customer_id": f"c-{n % 200}", "email": f"c{n % 200}@bench.io", "name": "C"},
+        lines=[{"sku": SKUS[(n + k) % len(SKUS)], "quantity": 1 + k} for k in range(3)],
+        currency="EUR",
+        idempotency_key=f"bench-{n}",
+        payment_reference=f"pay-{n}",
+    )
+
+
+def latencies(action: Callable[[int], None], count: int) -> list[float]:
+    timings = []
+    for n in range(count):
+        started = time.perf_counter()
+        action(n)
+        timings.append(time.perf_counter() - started)
+    return timings
+
+
+def api_order(api: str, deployment_id: str, tenant: str, n: int) -> None:
+    request = order_request(tenant, n).model_dump(mode="json")
+    run = httpx.post(
+        f"{api}/deployments/{deployment_id}/create_flow_run",
+        json={"parameters": {"request": request}, "idempotency_key": f"{tenant}:{n}"},
+        timeout=10,
+    ).json()
+    while True:
+        state = httpx.get(f"{api}/flow_runs/{run['id']}", timeout=5).json()["state"]
+        if state["type"] in {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}:
+            if state["type"] != "COMPLETED":
+                raise RuntimeError(f"API-triggered order {n} ended {state['type']}: {state}")
+            return
+        time.sleep(0.1)
+
+
+def place_many(tenant: str, count: int) -> None:
+    """Place orders straight into PostgreSQL (no sync), 8 at a time, to fill the outbox."""
+    prices = dict.fromkeys(SKUS, PRICE)
+    with ThreadPoolExecutor(8) as pool:
+        list(
+            pool.map(lambda n: postgres.place_order(order_request(tenant, n), prices), range(count))
+        )
+
+
+def events_of(tenant: str) -> list[OutboxMessage]:
+    with postgres.unit_of_work() as session:
+        rows = session.scalars(
+            select(OutboxEvent)
+            .where(OutboxEvent.tenant_id == tenant)
+            .order_by(OutboxEvent.event_id)
+        )
+        return [
+            OutboxMessage(
+                r.event_id,
+                r.tenant_id,
+                r.aggregate_type,
+                r.aggregate_id,
+                r.event_type,
+                r.payload,
+                r.created_at,
+            )
+            for r in rows
+        ]
+
+
+def raw_delivery(events: list[OutboxMessage], batch_size: int) -> float:
+    """Write the events to every store with the drivers, as sync does, minus Prefect and the
+    delivery records; then record them delivered so the flow does not send them again."""
+    started = time.perf_counter()
+    for start in range(0, len(events), batch_size):
+        batch = events[start : start + batch_size]
+        for project in PROJECTIONS.values():
+            project(batch)
+    seconds = time.perf_counter() - started
+    with postgres.unit_of_work() as session:
+        session.add_all(
+            OutboxDelivery(event_id=e.event_id, store=store)
+            for e in events
+            for store in PROJECTIONS
+        )
+    return seconds
+
+
+def percentile(values: list[float], share: float) -> float:
+    return sorted(values)[min(len(values) - 1, round(share * (len(values) - 1)))]
+
+
+def main(
+    orders: Annotated[int, typer.Option(help="Orders whose events the sync drains.")] = 2000,
+    direct: Annotated[int, typer.Option(help="Orders timed through a direct flow call.")] = 30,
+    api: Annotated[int, typer.Option(help="Orders timed through the Prefect REST API.")] = 10,
+    batch_size: Annotated[int, typer.Option(help="Events per store write.")] = 500,
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    api_url = settings().prefect_api_url.rstrip("/")
+    deployment = httpx.get(f"{api_url}/deployments/name/place-order/api", timeout=5).json()
+    sync_outbox()  # start from an empty backlog, so the flow drains only this run's events
+
+    latency_tenant, raw_tenant, flow_tenant = (f"bench-{kind}-{run}" for kind in "lrf")
+    for tenant in (latency_tenant, raw_tenant, flow_tenant):
+        seed(tenant)
+    direct_times = latencies(lambda n: place_order(order_request(latency_tenant, n)), direct)
+    api_times = latencies(
+        lambda n: api_order(api_url, deployment["id"], latency_tenant, 100_000 + n), api
+    )
+
+    place_many(raw_tenant, orders)
+    raw_events = events_of(raw_tenant)
+    raw_seconds = raw_delivery(raw_events, batch_size)
+
+    place_many(flow_tenant, orders)
+    flow_events = len(events_of(flow_tenant))
+    started = time.perf_counter()
+    delivered = sync_outbox(batch_size=batch_size)
+    flow_seconds = time.perf_counter() - started
+    assert all(d.events == flow_events for d in delivered), delivered
+
+    table = Table(title=f"orders benchmark ({orders} orders, {flow_events} outbox events)")
+    for column in ("measure", "median", "p95", "throughput"):
+        table.add_column(column)
+    for name, times in (
+        ("place-order, direct flow call", direct_times),
+        ("place-order, REST API-triggered", api_times),
+    ):
+        table.add_row(
+            name,
+            f"{statistics.median(times) * 1000:.0f} ms",
+            f"{percentile(times, 0.95) * 1000:.0f} ms",
+            f"{len(times) / sum(times):.2f} orders/s",
+        )
+    raw_rate = len(raw_events) / raw_seconds
+    flow_rate = flow_events / flow_seconds
+    table.add_row("outbox, raw driver writes", "", "", f"{raw_rate:,.0f} events/s")
+    table.add_row("outbox, sync-outbox flow", "", "", f"{flow_rate:,.0f} events/s")
+    console.print(table)
+    console.print(f"ratio sync/raw: {flow_rate / raw_rate:.2f} (target >= 0.7)")
+
+
+if __name__ == "__main__":
+    typer.run(main)
