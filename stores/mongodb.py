@@ -275,26 +275,45 @@ def advance_search_watermark(tenant: str, watermark: datetime) -> None:
 def upsert_customers(tenant: str, profiles: Sequence[Mapping[str, Any]]) -> None:
     """Upsert customer profiles keyed by (tenant, customer_id), only over an older version.
 
-    The filter matches a stored profile only while its version is older; for a newer one the
-    upsert collides with the unique key instead, which means "already current" and is ignored.
+    New customers go in with one `insert_many`; a duplicate key marks one that exists, which is
+    then updated only while its stored version is older, so replays and late events change
+    nothing. (An upserting update that collides with the unique key is not an option: FerretDB
+    answers it with a malformed reply.)
     """
-    operations = [
-        UpdateOne(
-            {
-                "tenant": check_tenant(tenant),
-                "customer_id": profile["customer_id"],
-                "version": {"$lt": profile["version"]},
-            },
-            {"$set": dict(profile)},
-            upsert=True,
-        )
-        for profile in profiles
-    ]
+    check_tenant(tenant)
+    latest: dict[str, Mapping[str, Any]] = {}
+    for profile in profiles:
+        current = latest.get(profile["customer_id"])
+        if current is None or current["version"] < profile["version"]:
+            latest[profile["customer_id"]] = profile
+    if not latest:
+        return
+    collection = database()[CUSTOMERS]
+    documents = [{**profile, "tenant": tenant} for profile in latest.values()]
     try:
-        _bulk_write(database()[CUSTOMERS], operations)
+        collection.insert_many(documents, ordered=False)
     except BulkWriteError as error:
         if any(e["code"] != DUPLICATE_KEY for e in error.details["writeErrors"]):
             raise
+        # insert_many gave each document an `_id`; an update must not try to change it
+        existing = [
+            {k: v for k, v in documents[e["index"]].items() if k != "_id"}
+            for e in error.details["writeErrors"]
+        ]
+        _bulk_write(
+            collection,
+            [
+                UpdateOne(
+                    {
+                        "tenant": tenant,
+                        "customer_id": doc["customer_id"],
+                        "version": {"$lt": doc["version"]},
+                    },
+                    {"$set": doc},
+                )
+                for doc in existing
+            ],
+        )
 
 
 def find_customer(tenant: str, customer_id: str) -> dict[str, Any] | None:

@@ -110,3 +110,16 @@ def test_quarantine_is_keyed_by_source_line(tenant: str) -> None:
 
     stored = mongodb.rejects_of(tenant, "a.csv")
     assert [(r["line"], r["reason"]) for r in stored] == [(3, "x"), (7, "price must be positive")]
+
+
+def test_customer_profiles_keep_the_newest_version(tenant: str) -> None:
+    def profile(version: int, name: str) -> dict[str, object]:
+        return {"customer_id": "c-1", "email": "c@x.io", "name": name, "version": version}
+
+    mongodb.upsert_customers(tenant, [profile(2, "two"), profile(1, "one")])
+    mongodb.upsert_customers(tenant, [profile(1, "one again")])
+    assert mongodb.find_customer(tenant, "c-1")["name"] == "two"
+
+    mongodb.upsert_customers(tenant, [profile(3, "three"), profile(2, "two again")])
+    assert mongodb.find_customer(tenant, "c-1") == {**profile(3, "three"), "tenant": tenant}
+    assert mongodb.database()[mongodb.CUSTOMERS].count_documents({"tenant": tenant}) == 1
