@@ -15,9 +15,11 @@ from pydantic import Field
 
 from stores.postgres import pending_deliveries
 from tasks.outbox import PROJECTIONS, Delivered, deliver
+from tasks.retry import TRANSIENT_RETRIES
 
 BatchSize = Annotated[int, Field(ge=1, le=5000, description="events per store write")]
 MaxBatches = Annotated[int, Field(ge=1, description="batches per store and run")]
+Retries = Annotated[int, Field(ge=0, le=10, description="retries of a store's delivery")]
 
 
 class StoresBehind(RuntimeError):
@@ -25,9 +27,17 @@ class StoresBehind(RuntimeError):
 
 
 @flow(name="sync-outbox", log_prints=True)
-def sync_outbox(batch_size: BatchSize = 500, max_batches: MaxBatches = 1000) -> list[Delivered]:
-    """Drain the outbox into every derived store concurrently; fail naming the stores behind."""
-    futures = {store: deliver.submit(store, batch_size, max_batches) for store in PROJECTIONS}
+def sync_outbox(
+    batch_size: BatchSize = 500,
+    max_batches: MaxBatches = 1000,
+    retries: Retries = TRANSIENT_RETRIES["retries"],
+) -> list[Delivered]:
+    """Drain the outbox into every derived store concurrently; fail naming the stores behind.
+
+    Transient store errors are retried with backoff and jitter `retries` times per store.
+    """
+    delivery = deliver.with_options(retries=retries)
+    futures = {store: delivery.submit(store, batch_size, max_batches) for store in PROJECTIONS}
     states = {store: future.wait() or future.state for store, future in futures.items()}
     delivered = [state.result() for state in states.values() if state.is_completed()]
     behind = {store: state for store, state in states.items() if not state.is_completed()}

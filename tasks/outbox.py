@@ -23,7 +23,10 @@ from tasks.retry import TRANSIENT_RETRIES
 ORDER_EVENTS = frozenset({"order_placed", "order_cancelled"})
 
 
-def _by_tenant(events: Sequence[OutboxMessage], types: frozenset[str]) -> dict[str, list]:
+def _by_tenant(
+    events: Sequence[OutboxMessage], types: frozenset[str]
+) -> dict[str, list[OutboxMessage]]:
+    """The events of the given types, grouped by tenant in event order."""
     grouped: dict[str, list[OutboxMessage]] = defaultdict(list)
     for event in events:
         if event.event_type in types:
