@@ -221,24 +221,29 @@ def ensure_tenant(tenant: str) -> None:
         session.execute(statement.on_conflict_do_nothing(index_elements=[Tenant.tenant_id]))
 
 
+SET_INVENTORY = text(
+    """
+    INSERT INTO inventory (tenant_id, sku, on_hand, version)
+    SELECT :tenant, levels.sku, levels.on_hand, 1
+    FROM unnest(CAST(:skus AS text[]), CAST(:levels AS integer[])) AS levels(sku, on_hand)
+    ON CONFLICT (tenant_id, sku) DO UPDATE
+    SET on_hand = excluded.on_hand, version = inventory.version + 1, updated_at = now()
+    WHERE inventory.on_hand <> excluded.on_hand
+    """
+)
+"""Two array parameters, however many skus: a multi-row VALUES list needs three parameters per
+row, which psycopg and PostgreSQL parse ~30x slower at catalog-chunk sizes."""
+
+
 def set_inventory(tenant: str, stock: Mapping[str, int]) -> None:
     """Set absolute stock levels for many skus in one statement; unchanged levels stay untouched."""
     check_tenant(tenant)
-    rows = [{"tenant_id": tenant, "sku": sku, "on_hand": qty} for sku, qty in stock.items()]
-    if not rows:
+    if not stock:
         return
-    statement = insert(Inventory).values(rows)
-    statement = statement.on_conflict_do_update(
-        index_elements=[Inventory.tenant_id, Inventory.sku],
-        set_={
-            "on_hand": statement.excluded.on_hand,
-            "version": Inventory.version + 1,
-            "updated_at": func.now(),
-        },
-        where=Inventory.on_hand != statement.excluded.on_hand,
-    )
     with unit_of_work() as session:
-        session.execute(statement)
+        session.execute(
+            SET_INVENTORY, {"tenant": tenant, "skus": list(stock), "levels": list(stock.values())}
+        )
 
 
 def get_inventory(tenant: str, skus: list[str]) -> dict[str, int]:
