@@ -28,7 +28,7 @@ class StoresBehind(RuntimeError):
 
 @flow(name="sync-outbox", log_prints=True)
 def sync_outbox(
-    batch_size: BatchSize = 500,
+    batch_size: BatchSize = 2000,
     max_batches: MaxBatches = 1000,
     retries: Retries = TRANSIENT_RETRIES["retries"],
 ) -> list[Delivered]:

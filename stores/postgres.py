@@ -22,6 +22,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     ForeignKeyConstraint,
+    Index,
     Integer,
     Numeric,
     String,
@@ -148,16 +149,28 @@ class OutboxEvent(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+OUTBOX_SUBSCRIBERS = ("redis", "cassandra", "neo4j", "mongodb")
+"""The derived stores every outbox event is delivered to, each on its own record."""
+
+
 class OutboxDelivery(Base):
-    """One row per (event, derived store) once delivered: a down store delays only its own rows."""
+    """One row per (event, subscribing store), written with the event and stamped when the store
+    has it: a down store delays only its own rows. The partial index holds just the pending rows,
+    so finding a store's next batch costs the batch, not the outbox's history."""
 
     __tablename__ = "outbox_deliveries"
+    __table_args__ = (
+        Index(
+            "outbox_deliveries_pending",
+            "store",
+            "event_id",
+            postgresql_where=text("delivered_at IS NULL"),
+        ),
+    )
 
     event_id: Mapped[int] = mapped_column(ForeignKey("outbox.event_id"), primary_key=True)
     store: Mapped[str] = mapped_column(String(20), primary_key=True)
-    delivered_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 @cache
@@ -279,6 +292,18 @@ def _event(
         aggregate_id=aggregate_id,
         event_type=event_type,
         payload=json.loads(json.dumps(payload, default=str)),
+    )
+
+
+def _publish(session: Session, events: Sequence[OutboxEvent]) -> None:
+    """Add outbox events with a pending delivery per subscribing store, in the caller's
+    transaction: they commit or roll back with the change they describe."""
+    session.add_all(events)
+    session.flush()
+    session.add_all(
+        OutboxDelivery(event_id=event.event_id, store=store)
+        for event in events
+        for store in OUTBOX_SUBSCRIBERS
     )
 
 
@@ -461,7 +486,7 @@ def place_order(request: OrderRequest, unit_prices: Mapping[str, Decimal]) -> Pl
             events.append(
                 _event(tenant, "order", order_id, "order_placed", _order_payload(order, items))
             )
-            session.add_all(events)
+            _publish(session, events)
             placed = _load_order(session, tenant, order_id)
     except _AlreadyPlaced:
         placed = find_order(tenant, order_id)
@@ -492,7 +517,7 @@ def cancel_order(tenant: str, order_id: str) -> PlacedOrder:
         events.append(
             _event(tenant, "order", order_id, "order_cancelled", _order_payload(order, items))
         )
-        session.add_all(events)
+        _publish(session, events)
         return _load_order(session, tenant, order_id)
 
 
@@ -504,9 +529,10 @@ def upsert_user(profile: UserProfile) -> int | None:
             raise OrderRejected(f"unknown tenant {tenant!r}")
         version = _upsert_user(session, tenant, profile.customer_id, profile.email, profile.name)
         if version is not None:
-            session.add(
-                _customer_event(tenant, profile.customer_id, profile.email, profile.name, version)
+            event = _customer_event(
+                tenant, profile.customer_id, profile.email, profile.name, version
             )
+            _publish(session, [event])
         return version
 
 
@@ -527,47 +553,49 @@ def outbox_batch(store: str, limit: int) -> Iterator[list[OutboxMessage]]:
 
     One transaction holds an advisory lock per store, so two sync runs never deliver the same
     batch to the same store at once, and delivery order follows event order. If the block
-    raises, nothing is marked and the events stay pending for the next run.
+    raises, nothing is marked and the events stay pending for the next run. The marks commit
+    without waiting for the WAL flush: one lost in a crash only means a harmless redelivery.
     """
     with unit_of_work() as session:
+        session.execute(text("SET LOCAL synchronous_commit = off"))
         session.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"outbox:{store}"))))
-        delivered = select(OutboxDelivery.event_id).where(
-            OutboxDelivery.event_id == OutboxEvent.event_id, OutboxDelivery.store == store
-        )
-        rows = session.scalars(
-            select(OutboxEvent)
-            .where(~delivered.exists())
-            .order_by(OutboxEvent.event_id)
+        rows = session.execute(
+            select(
+                OutboxEvent.event_id,
+                OutboxEvent.tenant_id.label("tenant"),
+                OutboxEvent.aggregate_type,
+                OutboxEvent.aggregate_id,
+                OutboxEvent.event_type,
+                OutboxEvent.payload,
+                OutboxEvent.created_at,
+            )
+            .join(OutboxDelivery, OutboxDelivery.event_id == OutboxEvent.event_id)
+            .where(OutboxDelivery.store == store, OutboxDelivery.delivered_at.is_(None))
+            .order_by(OutboxDelivery.event_id)
             .limit(limit)
         )
-        batch = [
-            OutboxMessage(
-                event_id=row.event_id,
-                tenant=row.tenant_id,
-                aggregate_type=row.aggregate_type,
-                aggregate_id=row.aggregate_id,
-                event_type=row.event_type,
-                payload=row.payload,
-                created_at=row.created_at,
-            )
-            for row in rows
-        ]
+        batch = [OutboxMessage(**row._mapping) for row in rows]
         yield batch
         if batch:
             session.execute(
-                insert(OutboxDelivery)
-                .values([{"event_id": m.event_id, "store": store} for m in batch])
-                .on_conflict_do_nothing()
+                update(OutboxDelivery)
+                .where(
+                    OutboxDelivery.store == store,
+                    OutboxDelivery.event_id.in_([message.event_id for message in batch]),
+                )
+                .values(delivered_at=func.now())
+                .execution_options(synchronize_session=False)
             )
 
 
-def pending_deliveries(stores: Sequence[str]) -> dict[str, int]:
+def pending_deliveries(stores: Sequence[str] = OUTBOX_SUBSCRIBERS) -> dict[str, int]:
     """How many events each store has not received yet."""
     with unit_of_work() as session:
-        total = session.scalar(select(func.count()).select_from(OutboxEvent))
-        done = dict(
+        pending = dict(
             session.execute(
-                select(OutboxDelivery.store, func.count()).group_by(OutboxDelivery.store)
+                select(OutboxDelivery.store, func.count())
+                .where(OutboxDelivery.delivered_at.is_(None))
+                .group_by(OutboxDelivery.store)
             ).all()
         )
-    return {store: total - done.get(store, 0) for store in stores}
+    return {store: pending.get(store, 0) for store in stores}

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from deployments.stack import stack
 from flows.place_order import cancel_order, place_order, upsert_user
@@ -18,6 +18,7 @@ from flows.sync_outbox import StoresBehind, sync_outbox
 from polyflow.orders import OrderRejected, OrderRequest, PlacedOrder, UserProfile
 from stores import cassandra, mongodb, neo4j, postgres, redis
 from tasks.orders import price_lines
+from tasks.outbox import PROJECTIONS
 from tests.helpers import catalog_product
 
 PRICES = {"MUG-1": "9.50", "TEA-1": "4.25", "POT-1": "31.00"}
@@ -236,9 +237,9 @@ def test_replaying_delivered_events_changes_no_store(tenant: str) -> None:
             postgres.OutboxEvent.tenant_id == tenant
         )
         session.execute(
-            postgres.OutboxDelivery.__table__.delete().where(
-                postgres.OutboxDelivery.event_id.in_(events)
-            )
+            update(postgres.OutboxDelivery)
+            .where(postgres.OutboxDelivery.event_id.in_(events))
+            .values(delivered_at=None)
         )
     delivered = sync_outbox()
 
@@ -320,3 +321,7 @@ def test_a_down_store_delays_only_its_deliveries_and_never_an_order(tenant: str)
     assert redis.get_versioned(tenant, "stock", "MUG-1")["on_hand"] == "46"
     assert len(redis.recent_orders(tenant, "c-1")) == 4
     assert postgres.pending_deliveries(["redis"])["redis"] == 0
+
+
+def test_every_outbox_subscriber_has_a_projection() -> None:
+    assert set(PROJECTIONS) == set(postgres.OUTBOX_SUBSCRIBERS)
