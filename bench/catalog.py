@@ -313,16 +313,7 @@ def raw_redis(tenant: str, products: Sequence[dict[str, Any]]) -> None:
 
 
 def raw_neo4j(tenant: str, products: Sequence[dict[str, Any]]) -> None:
-    rows = [
-        {
-            "sku": p["sku"],
-            "name": p["name"],
-            "price": float(p["price"]),
-            "currency": p["currency"],
-            "category": p.get("category"),
-        }
-        for p in products
-    ]
+    rows = [neo4j.product_row(product) for product in products]
     neo4j.driver().execute_query(neo4j.MERGE_PRODUCTS, rows=rows, tenant=tenant)
 
 

@@ -10,19 +10,16 @@ so "12,50" is rejected as not a number instead of being parsed into something el
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 import great_expectations as gx
 import great_expectations.expectations as gxe
 import pandas as pd
 import pyarrow as pa
-from great_expectations.core.batch_definition import BatchDefinition
-from great_expectations.data_context.types.base import ProgressBarsConfig
 
+from expectations.validation import FrameSuite
 from polyflow.codes import CURRENCIES, SKU_PATTERN
 
 PRICE_PATTERN = r"^[0-9]{1,12}(?:\.[0-9]{1,4})?$"
@@ -147,21 +144,7 @@ def product_suite() -> gx.ExpectationSuite:
     return gx.ExpectationSuite(name="catalog_products", expectations=_expectations())
 
 
-@cache
-def _validation() -> tuple[BatchDefinition, gx.ExpectationSuite]:
-    """An ephemeral context with the suite and a dataframe batch definition, built once.
-
-    Building them costs more than validating a small chunk, so every chunk reuses them.
-    """
-    context = gx.get_context(mode="ephemeral")
-    context.enable_analytics(False)
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    asset = context.data_sources.add_pandas("catalog").add_dataframe_asset("rows")
-    return asset.add_batch_definition_whole_dataframe("chunk"), context.suites.add(product_suite())
-
-
-_validation_lock = threading.Lock()
-"""The datasource's execution engine holds the batch being validated: one chunk at a time."""
+PRODUCT_ROWS = FrameSuite("catalog", product_suite)
 
 
 def product_frame(rows: Mapping[int, Mapping[str, Any]]) -> pd.DataFrame:
@@ -197,19 +180,15 @@ class FrameValidation:
 def validate_product_frame(frame: pd.DataFrame) -> FrameValidation:
     """Validate a frame built by `product_frame`.
 
-    GX groups results by column, not in suite order, so they are put back in suite order first.
-    An expectation that could not run is a bug, not bad data: it raises rather than pass rows.
+    Outcomes are read in suite order. An expectation that could not run is a bug, not bad data:
+    it raises rather than pass rows.
     """
-    batch_definition, suite = _validation()
-    with _validation_lock:
-        batch = batch_definition.get_batch(batch_parameters={"dataframe": frame})
-        result = batch.validate(suite, result_format={"result_format": "COMPLETE"})
+    outcomes = PRODUCT_ROWS.outcomes(frame, result_format="COMPLETE")
     # pandas' str columns live in Arrow's memory pool, which keeps what it freed for reuse: hand
     # it back, or a long file's RSS carries the peak of every chunk's string work.
     pa.default_memory_pool().release_unused()
-    rank = {expectation.id: i for i, expectation in enumerate(suite.expectations)}
     failures: dict[int, dict[str, str]] = {}
-    for outcome in sorted(result.results, key=lambda o: rank[o.expectation_config.id]):
+    for outcome in outcomes:
         lines = outcome.result.get("unexpected_index_list")
         if not outcome.success and not lines:
             raise RuntimeError(

@@ -88,6 +88,17 @@ def health() -> StoreHealth:
     return measure(STORE, public_address(settings().neo4j_url), check)
 
 
+def product_row(product: Mapping[str, Any]) -> dict[str, Any]:
+    """A catalog product as MERGE_PRODUCTS takes it: price as a number, the category path."""
+    return {
+        "sku": product["sku"],
+        "name": product["name"],
+        "price": float(product["price"]),
+        "currency": product["currency"],
+        "category": product.get("category"),
+    }
+
+
 def merge_products(tenant: str, rows: Sequence[Mapping[str, Any]]) -> None:
     """Merge Product and Category nodes and IN_CATEGORY edges for a chunk, in one transaction."""
     _unwind(MERGE_PRODUCTS, tenant, rows)

@@ -130,16 +130,7 @@ def cache_catalog_chunk(tenant: str, chunk_file: str) -> float:
 @task(name="graph-catalog-chunk", **CHUNK_TASK)
 def graph_catalog_chunk(tenant: str, chunk_file: str) -> float:
     """Neo4j: Product and Category nodes and IN_CATEGORY edges in one UNWIND query."""
-    rows = [
-        {
-            "sku": p["sku"],
-            "name": p["name"],
-            "price": float(p["price"]),
-            "currency": p["currency"],
-            "category": p.get("category"),
-        }
-        for p in _load(chunk_file)
-    ]
+    rows = [neo4j.product_row(product) for product in _load(chunk_file)]
     return _timed(lambda: neo4j.merge_products(tenant, rows))
 
 
