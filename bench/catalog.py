@@ -41,7 +41,7 @@ from pymongo.errors import BulkWriteError
 from rich.console import Console
 from rich.table import Table
 
-from polyflow.catalog import canonical_row, product_record
+from domain.catalog import canonical_row, product_record
 from stores import elasticsearch, mongodb, neo4j, postgres, redis
 
 console = Console(width=150)

@@ -5,9 +5,13 @@
 Needs the local stack (including the Prefect server and `polyflow serve`) and
 PREFECT_API_URL pointing at it, as `make` sets. Measures, in one run:
 
-1. placement latency (median, p95) of `place-order` called directly, sync subflow included;
+1. placement latency (median, p95) of `place-order` called directly, delivery to the derived
+   stores included, and where that time goes (pricing, the transaction, the delivery, and
+   Prefect's orchestration as the rest);
 2. the same for runs triggered through the Prefect REST API (create_flow_run, then poll);
-3. outbox sync throughput: `sync-outbox` draining the events of `--orders` orders into Redis,
+3. throughput from `--clients` concurrent clients: the flow against a raw baseline doing the
+   same work (catalog read, the PostgreSQL transaction, delivery) with the drivers, no Prefect;
+4. outbox sync throughput: `sync-outbox` draining the events of `--orders` orders into Redis,
    Cassandra, Neo4j and MongoDB, against a raw baseline writing the same events with the
    drivers (the projections called directly: no Prefect, no delivery bookkeeping).
 """
@@ -29,13 +33,15 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import func, select, update
 
+from domain.orders import CatalogPrice, OrderRequest, PricedOrder, price_order
+from domain.outbox import OutboxMessage
+from domain.settings import settings
 from flows.place_order import place_order
 from flows.sync_outbox import sync_outbox
-from polyflow.orders import OrderRequest
-from polyflow.settings import settings
 from stores import mongodb, postgres
-from stores.postgres import OutboxDelivery, OutboxEvent, OutboxMessage
-from tasks.outbox import PROJECTIONS
+from stores.postgres import OutboxDelivery, OutboxEvent
+from tasks.orders import price
+from tasks.outbox import PROJECTIONS, ROUTES
 
 SKUS = [f"BENCH-{n:03d}" for n in range(50)]
 PRICE = Decimal("5.00")
@@ -51,7 +57,7 @@ def seed(tenant: str) -> None:
             for s in SKUS
         ],
     )
-    postgres.set_inventory(tenant, dict.fromkeys(SKUS, 1_000_000))
+    postgres.set_inventory(tenant, dict.fromkeys(SKUS, 1_000_000), ROUTES)
 
 
 def order_request(tenant: str, n: int) -> OrderRequest:
@@ -90,13 +96,69 @@ def api_order(api: str, deployment_id: str, tenant: str, n: int) -> None:
         time.sleep(0.1)
 
 
+def priced(tenant: str, n: int) -> PricedOrder:
+    catalog = {sku: CatalogPrice(str(PRICE), "EUR") for sku in SKUS}
+    return price_order(order_request(tenant, n), catalog)
+
+
 def place_many(tenant: str, count: int) -> None:
     """Place orders straight into PostgreSQL (no sync), 8 at a time, to fill the outbox."""
-    prices = dict.fromkeys(SKUS, PRICE)
     with ThreadPoolExecutor(8) as pool:
-        list(
-            pool.map(lambda n: postgres.place_order(order_request(tenant, n), prices), range(count))
-        )
+        list(pool.map(lambda n: postgres.place_order(priced(tenant, n), ROUTES), range(count)))
+
+
+def raw_order(tenant: str, n: int) -> None:
+    """What `place-order` does, with the drivers and no Prefect: read the catalog, commit the
+    transaction, deliver its events to every store concurrently and stamp them."""
+    request = order_request(tenant, n)
+    deliver_raw(postgres.place_order(price.fn(request), ROUTES).event_ids)
+
+
+def deliver_raw(event_ids: list[int]) -> None:
+    """Claim the events, write them to their stores concurrently, stamp them."""
+    stores = list(PROJECTIONS)
+    with (
+        postgres.claim_pending(stores, len(event_ids) * len(stores), event_ids) as claim,
+        ThreadPoolExecutor(len(stores)) as pool,
+    ):
+        list(pool.map(lambda s: PROJECTIONS[s](claim.messages_for(s)), claim.stores))
+        for store in claim.stores:
+            claim.delivered(store)
+
+
+def concurrent_rate(action: Callable[[int], None], count: int, clients: int) -> float:
+    """Orders per second with `clients` threads placing `count` orders between them."""
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(action, range(count)))
+    return count / (time.perf_counter() - started)
+
+
+def breakdown(tenant: str, count: int) -> dict[str, float]:
+    """Median seconds of each step of a direct `place-order`, run step by step without Prefect,
+    and of the whole flow call; the difference is Prefect's orchestration."""
+    steps: dict[str, list[float]] = {"pricing (MongoDB)": [], "transaction (PostgreSQL)": []}
+    steps["delivery (4 stores)"] = []
+    steps["whole flow call"] = []
+    for n in range(count):
+        request = order_request(tenant, 200_000 + n)
+        started = time.perf_counter()
+        order = price.fn(request)
+        priced_at = time.perf_counter()
+        committed = postgres.place_order(order, ROUTES)
+        committed_at = time.perf_counter()
+        deliver_raw(committed.event_ids)
+        delivered_at = time.perf_counter()
+        steps["pricing (MongoDB)"].append(priced_at - started)
+        steps["transaction (PostgreSQL)"].append(committed_at - priced_at)
+        steps["delivery (4 stores)"].append(delivered_at - committed_at)
+        started = time.perf_counter()
+        place_order(order_request(tenant, 300_000 + n))
+        steps["whole flow call"].append(time.perf_counter() - started)
+    medians = {step: statistics.median(times) for step, times in steps.items()}
+    work = sum(v for k, v in medians.items() if k != "whole flow call")
+    medians["Prefect orchestration (the rest)"] = medians["whole flow call"] - work
+    return medians
 
 
 def events_of(tenant: str) -> list[OutboxMessage]:
@@ -156,41 +218,56 @@ def percentile(values: list[float], share: float) -> float:
 
 
 def main(
-    orders: Annotated[int, typer.Option(help="Orders whose events the sync drains.")] = 2000,
+    orders: Annotated[int, typer.Option(help="Orders whose events the sync drains.")] = 5000,
     direct: Annotated[int, typer.Option(help="Orders timed through a direct flow call.")] = 30,
     api: Annotated[int, typer.Option(help="Orders timed through the Prefect REST API.")] = 10,
+    clients: Annotated[int, typer.Option(help="Concurrent clients for the throughput.")] = 16,
+    concurrent: Annotated[int, typer.Option(help="Orders the concurrent clients place.")] = 320,
     batch_size: Annotated[int, typer.Option(help="Events per store write.")] = 2000,
 ) -> None:
     api_url = settings().prefect_api_url.rstrip("/")
     with catch_up_paused(api_url):
-        measure(api_url, orders, direct, api, batch_size)
+        measure(api_url, orders, direct, api, clients, concurrent, batch_size)
 
 
-def measure(api_url: str, orders: int, direct: int, api: int, batch_size: int) -> None:
+def measure(
+    api_url: str, orders: int, direct: int, api: int, clients: int, concurrent: int, batch: int
+) -> None:
     run = uuid.uuid4().hex[:8]
     deployment = httpx.get(f"{api_url}/deployments/name/place-order/api", timeout=5).json()
     sync_outbox()  # start from an empty backlog, so the flow drains only this run's events
 
-    latency_tenant, raw_tenant, flow_tenant = (f"bench-{kind}-{run}" for kind in "lrf")
-    for tenant in (latency_tenant, raw_tenant, flow_tenant):
+    tenants = {kind: f"bench-{kind}-{run}" for kind in ("latency", "raw", "flow", "crow", "cflow")}
+    for tenant in tenants.values():
         seed(tenant)
-    direct_times = latencies(lambda n: place_order(order_request(latency_tenant, n)), direct)
+    place_order(order_request(tenants["latency"], -1))  # warm the flow's imports and clients
+    steps = breakdown(tenants["latency"], direct)
+    direct_times = latencies(lambda n: place_order(order_request(tenants["latency"], n)), direct)
     api_times = latencies(
-        lambda n: api_order(api_url, deployment["id"], latency_tenant, 100_000 + n), api
+        lambda n: api_order(api_url, deployment["id"], tenants["latency"], 100_000 + n), api
+    )
+    raw_orders = concurrent_rate(lambda n: raw_order(tenants["crow"], n), concurrent, clients)
+    flow_orders = concurrent_rate(
+        lambda n: place_order(order_request(tenants["cflow"], n)), concurrent, clients
     )
 
-    place_many(raw_tenant, orders)
-    raw_events = events_of(raw_tenant)
-    raw_seconds = raw_delivery(raw_events, batch_size)
+    place_many(tenants["raw"], orders)
+    raw_events = events_of(tenants["raw"])
+    raw_seconds = raw_delivery(raw_events, batch)
 
-    place_many(flow_tenant, orders)
-    flow_events = len(events_of(flow_tenant))
+    place_many(tenants["flow"], orders)
+    flow_events = events_of(tenants["flow"])
     started = time.perf_counter()
-    delivered = sync_outbox(batch_size=batch_size)
+    delivered = sync_outbox(batch_size=batch)
     flow_seconds = time.perf_counter() - started
-    assert all(d.events == flow_events for d in delivered), delivered
+    expected = {
+        store: sum(e.event_type in PROJECTIONS[store].events for e in flow_events)
+        for store in PROJECTIONS
+    }
+    assert {d.store: d.events for d in delivered} == expected, (delivered, expected)
 
-    table = Table(title=f"orders benchmark ({orders} orders, {flow_events} outbox events)")
+    console.print(_breakdown_table(steps))
+    table = Table(title=f"orders benchmark ({orders} orders, {len(flow_events)} outbox events)")
     for column in ("measure", "median", "p95", "throughput"):
         table.add_column(column)
     for name, times in (
@@ -203,12 +280,24 @@ def measure(api_url: str, orders: int, direct: int, api: int, batch_size: int) -
             f"{percentile(times, 0.95) * 1000:.0f} ms",
             f"{len(times) / sum(times):.2f} orders/s",
         )
+    table.add_row(f"orders, raw, {clients} clients", "", "", f"{raw_orders:.1f} orders/s")
+    table.add_row(f"orders, place-order, {clients} clients", "", "", f"{flow_orders:.1f} orders/s")
     raw_rate = len(raw_events) / raw_seconds
-    flow_rate = flow_events / flow_seconds
+    flow_rate = len(flow_events) / flow_seconds
     table.add_row("outbox, raw driver writes", "", "", f"{raw_rate:,.0f} events/s")
     table.add_row("outbox, sync-outbox flow", "", "", f"{flow_rate:,.0f} events/s")
     console.print(table)
-    console.print(f"ratio sync/raw: {flow_rate / raw_rate:.2f} (target >= 0.7)")
+    console.print(f"ratio orders flow/raw: {flow_orders / raw_orders:.2f}")
+    console.print(f"ratio sync/raw: {flow_rate / raw_rate:.2f} (target >= 0.8)")
+
+
+def _breakdown_table(steps: dict[str, float]) -> Table:
+    table = Table(title="where a direct place-order's time goes (medians)")
+    table.add_column("step")
+    table.add_column("median")
+    for step, seconds in steps.items():
+        table.add_row(step, f"{seconds * 1000:.0f} ms")
+    return table
 
 
 if __name__ == "__main__":

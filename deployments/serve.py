@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from prefect import serve
 
-from flows.place_order import cancel_order, place_order, upsert_user
+from flows.place_order import cancel_order, place_order, set_stock, upsert_user
 from flows.sync_outbox import sync_outbox
 
 API = "api"
@@ -24,6 +24,7 @@ DEPLOYMENTS = (
     (place_order.name, API),
     (cancel_order.name, API),
     (upsert_user.name, API),
+    (set_stock.name, API),
     (sync_outbox.name, CATCH_UP),
 )
 
@@ -34,6 +35,7 @@ def serve_deployments() -> None:
         place_order.to_deployment(name=API, tags=["orders"]),
         cancel_order.to_deployment(name=API, tags=["orders"]),
         upsert_user.to_deployment(name=API, tags=["users"]),
+        set_stock.to_deployment(name=API, tags=["inventory"]),
         sync_outbox.to_deployment(name=CATCH_UP, interval=CATCH_UP_EVERY, tags=["outbox"]),
         limit=CONCURRENT_RUNS,
         print_starting_message=False,

@@ -19,8 +19,10 @@ import great_expectations.expectations as gxe
 import pandas as pd
 import pyarrow as pa
 
+from domain.catalog import TEXT_COLUMNS
+from domain.codes import SKU_PATTERN
+from domain.money import CURRENCIES
 from expectations.validation import FrameSuite
-from polyflow.codes import CURRENCIES, SKU_PATTERN
 
 PRICE_PATTERN = r"^[0-9]{1,12}(?:\.[0-9]{1,4})?$"
 STOCK_PATTERN = r"^[0-9]{1,9}$"
@@ -33,7 +35,6 @@ ATTRIBUTES_MAX_BYTES = 16_384
 TAGS_MAX = 50
 TAG_MAX_LENGTH = 64
 
-TEXT_COLUMNS = ("sku", "name", "description", "category", "price", "currency", "stock", "tags")
 
 
 def _expect(
@@ -157,7 +158,7 @@ def product_frame(rows: Mapping[int, Mapping[str, Any]]) -> pd.DataFrame:
     tags = [row["tags"] for row in rows.values()]
     frame = pd.DataFrame(
         {
-            **{column: [row[column] for row in rows.values()] for column in TEXT_COLUMNS[:-1]},
+            **{column: [row[column] for row in rows.values()] for column in TEXT_COLUMNS},
             "tags": ["|".join(row_tags) or None for row_tags in tags],
             "attributes_size": [row["attributes_size"] for row in rows.values()],
             "tag_count": [len(row_tags) for row_tags in tags],

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import datetime
 from tempfile import TemporaryDirectory
 from typing import Any, Literal
 from uuid import UUID
@@ -26,7 +27,7 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 
-from stores.tenancy import TenantId
+from domain.tenancy import TenantId
 from tasks.catalog import (
     ValidatedFile,
     cache_catalog_chunk,
@@ -121,7 +122,13 @@ def ingest_catalog(
     chunk_size: int = 10_000,
     file_format: Literal["csv", "jsonl", "parquet"] | None = None,
     max_reject_share: float = 0.05,
+    stock_as_of: datetime | None = None,
 ) -> IngestSummary:
+    """Import a catalog file for one tenant; see the module docstring for the steps.
+
+    `stock_as_of` is when the file's stock figures were counted (default: the file's
+    modification time); units that orders took since then are taken off each figure.
+    """
     notify = PROGRESS.get() or (lambda phase, done, total: None)
     tracker: UUID = create_progress_artifact(0.0, description=f"Importing {path}")
     with TemporaryDirectory(prefix="polyflow-catalog-") as spool:
@@ -142,13 +149,18 @@ def ingest_catalog(
         _gate(checked, tenant, max_reject_share)
 
         prepare_catalog_stores(tenant)
+        counted_at = stock_as_of or checked.modified_at
         chunks = checked.chunk_files
-        upserts = [upsert_catalog_chunk.submit(tenant, c) for c in chunks[:PIPELINE_DEPTH]]
+        upserts = [
+            upsert_catalog_chunk.submit(tenant, c, counted_at) for c in chunks[:PIPELINE_DEPTH]
+        ]
         for done, chunk in enumerate(chunks, start=1):
             counts = upserts.pop(0).result()
             if done - 1 + PIPELINE_DEPTH < len(chunks):
                 upserts.append(
-                    upsert_catalog_chunk.submit(tenant, chunks[done - 1 + PIPELINE_DEPTH])
+                    upsert_catalog_chunk.submit(
+                        tenant, chunks[done - 1 + PIPELINE_DEPTH], counted_at
+                    )
                 )
             fan_out = {
                 "elasticsearch": index_catalog_chunk.submit(tenant, chunk, counts.versions),

@@ -1,52 +1,75 @@
-"""`place-order`, `cancel-order` and `upsert-user`: the money path, then the outbox sync.
+"""`place-order`, `cancel-order`, `upsert-user` and `set-stock`: the money path.
 
-An order is validated against the catalog (MongoDB prices and currency) before PostgreSQL is
-touched, then placed in one PostgreSQL transaction with its outbox events. The derived stores
-are fed by `sync-outbox`, run as a subflow right after the commit: the order reaches Redis,
-Cassandra and Neo4j within the same run, without depending on an event bus or automation
-service, and a sync that fails does not fail the order, which is already committed and which
-the scheduled catch-up run of `sync-outbox` will deliver.
+An order is priced from the catalog (MongoDB) by the domain's rules before PostgreSQL is
+touched, then placed in one PostgreSQL transaction with its outbox events. Right after the
+commit, the flow delivers exactly those events to the derived stores, one attempt per store:
+the order is in Redis, Cassandra and Neo4j when the run returns, and a store that is down only
+leaves its events pending for the `sync-outbox` catch-up. A delivery that fails never fails the
+order, which is already committed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Annotated
+
 from prefect import flow
+from pydantic import Field
 
-from flows.sync_outbox import sync_outbox
-from polyflow.orders import OrderRequest, PlacedOrder, UserProfile
-from tasks.orders import commit_cancellation, commit_order, commit_user, price_lines
+from domain.orders import OrderRequest, PlacedOrder, UserProfile
+from domain.tenancy import TenantId
+from tasks.orders import commit_cancellation, commit_order, commit_stock_levels, commit_user, price
+from tasks.outbox import deliver_now
+
+StockLevels = Annotated[
+    dict[str, Annotated[int, Field(ge=0, le=2**31 - 1)]],
+    Field(min_length=1, description="sku -> units available to sell"),
+]
 
 
-def _sync_after_commit(sync: bool) -> None:
-    """One delivery attempt per store: a down store must not hold up the order's run, and the
-    catch-up deployment retries what this attempt could not deliver."""
-    if sync:
-        state = sync_outbox(retries=0, return_state=True)
-        if not state.is_completed():
-            print(f"outbox sync after commit did not finish ({state.message}); the catch-up will")
+def _deliver_after_commit(event_ids: Sequence[int], sync: bool) -> None:
+    if not (sync and event_ids):
+        return
+    behind = deliver_now(event_ids)
+    if behind:
+        print(f"not yet delivered to {', '.join(behind)}; the sync-outbox catch-up will")
 
 
 @flow(name="place-order", log_prints=True)
 def place_order(request: OrderRequest, sync: bool = True) -> PlacedOrder:
-    """Price, place (one transaction, idempotent on the request's key), then sync the outbox."""
-    placed = commit_order(request, price_lines(request))
+    """Price, place (one transaction, idempotent on the request's key), deliver its events."""
+    committed = commit_order(price(request))
+    placed = committed.order
     verb = "already placed" if placed.replayed else "placed"
     print(f"order {placed.order_id} {verb}: {placed.total} {placed.currency}")
-    _sync_after_commit(sync and not placed.replayed)
+    _deliver_after_commit(committed.event_ids, sync)
     return placed
 
 
 @flow(name="cancel-order", log_prints=True)
-def cancel_order(tenant: str, order_id: str, sync: bool = True) -> PlacedOrder:
+def cancel_order(tenant: TenantId, order_id: str, sync: bool = True) -> PlacedOrder:
     """Cancel an order and release its stock; cancelling twice changes nothing."""
-    cancelled = commit_cancellation(tenant, order_id)
-    _sync_after_commit(sync and not cancelled.replayed)
-    return cancelled
+    committed = commit_cancellation(tenant, order_id)
+    _deliver_after_commit(committed.event_ids, sync)
+    return committed.order
 
 
 @flow(name="upsert-user", log_prints=True)
 def upsert_user(profile: UserProfile, sync: bool = True) -> int | None:
     """Create or update a user; the profile reaches MongoDB, Redis and Neo4j via the outbox."""
-    version = commit_user(profile)
-    _sync_after_commit(sync and version is not None)
+    version, event_ids = commit_user(profile)
+    _deliver_after_commit(event_ids, sync)
     return version
+
+
+@flow(name="set-stock", log_prints=True)
+def set_stock(
+    tenant: TenantId, levels: StockLevels, as_of: datetime | None = None, sync: bool = True
+) -> int:
+    """Set absolute stock levels counted at `as_of` (default now; the tenant is created if
+    new); every changed level reaches Redis through the outbox. Returns how many changed."""
+    event_ids = commit_stock_levels(tenant, levels, as_of)
+    _deliver_after_commit(event_ids, sync)
+    print(f"{len(event_ids)} of {len(levels)} stock levels changed")
+    return len(event_ids)

@@ -21,8 +21,8 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from pydantic import Field
 
+from domain.tenancy import TenantId
 from expectations.search import GateResult
-from stores.tenancy import TenantId
 from tasks.search import (
     advance_watermark,
     create_build_index,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prefect import flow
 
-from stores.tenancy import TenantId
+from domain.tenancy import TenantId
 from tasks.smoke import ROUND_TRIPS
 
 

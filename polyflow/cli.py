@@ -11,8 +11,6 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from deployments.stack import stack
-from deployments.stack.base import StackError
 from polyflow.cli_orders import inventory_app, order_app, outbox_app, serve
 
 app = typer.Typer(help="polyflow: Prefect pipelines over six real stores.", no_args_is_help=True)
@@ -34,6 +32,9 @@ Only = Annotated[
 @stack_app.command("up")
 def stack_up(only: Only = None) -> None:
     """Install (cached), start and wait for every server; running ones are left alone."""
+    from deployments.stack import stack
+    from deployments.stack.base import StackError
+
     chosen = stack.servers(only=only)
     with console.status(f"starting {', '.join(s.name for s in chosen)} ..."):
         try:
@@ -48,6 +49,8 @@ def stack_up(only: Only = None) -> None:
 @stack_app.command("down")
 def stack_down(only: Only = None) -> None:
     """Stop exactly the server processes this stack started."""
+    from deployments.stack import stack
+
     stopped = stack.down(stack.servers(only=only))
     console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
 
@@ -55,6 +58,8 @@ def stack_down(only: Only = None) -> None:
 @stack_app.command("status")
 def stack_status(only: Only = None) -> None:
     """Print store, version, address, pid and readiness of every server."""
+    from deployments.stack import stack
+
     rows = stack.status(stack.servers(only=only))
     table = Table(title="polyflow stack")
     for column in ("server", "version", "address", "pid", "memory", "ready", "detail"):
@@ -136,8 +141,8 @@ def search(
     from elasticsearch import ApiError, NotFoundError
     from elasticsearch import ConnectionError as SearchUnreachable
 
+    from domain.tenancy import InvalidTenant
     from stores import elasticsearch
-    from stores.tenancy import InvalidTenant
 
     try:
         result = elasticsearch.search(
@@ -197,8 +202,8 @@ def catalog_import(
     """Run ingest-catalog on a file, with a progress bar; exit 1 if the run fails."""
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
+    from domain.catalog import CatalogFileError
     from flows.ingest_catalog import PROGRESS, RejectShareExceeded, ingest_catalog
-    from polyflow.catalog import CatalogFileError
 
     with Progress(
         TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), console=console

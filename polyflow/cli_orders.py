@@ -19,18 +19,27 @@ Tenant = Annotated[str, typer.Option(help="The tenant.")]
 
 
 def _quantities(items: list[str]) -> dict[str, int]:
-    """Parse SKU=QTY arguments; a malformed one is a usage error naming it."""
-    parsed = {}
+    """Parse SKU=QTY arguments; a malformed one, or a sku given twice, is a usage error naming
+    it (the same rule as the order model's: one line per sku, never a silent overwrite)."""
+    from domain.orders import repeated_skus
+
+    pairs = []
     for item in items:
         sku, sep, qty = item.rpartition("=")
         if not sep or not sku or not qty.lstrip("-").isdigit():
             raise typer.BadParameter(f"{item!r} is not SKU=QUANTITY")
-        parsed[sku] = int(qty)
-    return parsed
+        pairs.append((sku, int(qty)))
+    repeated = repeated_skus([sku for sku, _ in pairs])
+    if repeated:
+        raise typer.BadParameter(
+            f"sku given more than once: {', '.join(repeated)}; give each sku once with its "
+            "total quantity"
+        )
+    return dict(pairs)
 
 
 def show_trail(tenant: str, order_id: str) -> None:
-    from polyflow.order_trail import order_trail
+    from stores.order_trail import order_trail
 
     table = Table(title=f"order {order_id} of {tenant}")
     table.add_column("store")
@@ -56,8 +65,7 @@ def place(
     """Place an order and show where it lives; exits 1 with the reason if it was refused."""
     from pydantic import ValidationError
 
-    from polyflow.orders import OrderRequest
-    from stores.postgres import order_id_for
+    from domain.orders import OrderRequest, order_id_for
 
     key = key or uuid.uuid4().hex
     try:
@@ -86,8 +94,8 @@ def place(
             console.print(f"[red]order failed[/red]: {escape(run.state.message or '')}")
             raise typer.Exit(1)
     else:
+        from domain.orders import OrderRejected
         from flows.place_order import place_order
-        from polyflow.orders import OrderRejected
 
         try:
             place_order(request)
@@ -100,8 +108,8 @@ def place(
 @order_app.command("cancel")
 def cancel(tenant: Tenant, order_id: str) -> None:
     """Cancel an order (releases its stock) and show where it lives."""
+    from domain.orders import OrderRejected
     from flows.place_order import cancel_order
-    from polyflow.orders import OrderRejected
 
     try:
         cancel_order(tenant, order_id)
@@ -128,14 +136,21 @@ def inventory_set(
     tenant: Tenant,
     items: Annotated[list[str], typer.Argument(help="SKU=QUANTITY, absolute stock levels.")],
 ) -> None:
-    """Set absolute stock levels (the tenant is created if new)."""
+    """Set absolute stock levels (the tenant is created if new); Redis learns them through
+    the outbox before this returns."""
+    from pydantic import ValidationError
+
+    from flows.place_order import set_stock
     from stores import postgres
 
     levels = _quantities(items)
     if any(level < 0 for level in levels.values()):
         raise typer.BadParameter("stock levels cannot be negative")
-    postgres.ensure_tenant(tenant)
-    postgres.set_inventory(tenant, levels)
+    try:
+        set_stock(tenant, levels)
+    except ValidationError as error:
+        console.print(f"[red]invalid stock levels[/red]: {escape(str(error))}")
+        raise typer.Exit(1) from error
     console.print(postgres.get_inventory(tenant, list(levels)))
 
 

@@ -21,9 +21,9 @@ from cassandra.concurrent import execute_concurrent_with_args
 from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 from cassandra.query import PreparedStatement
 
-from polyflow.settings import public_address, settings
+from domain.settings import public_address, settings
+from domain.tenancy import check_tenant
 from stores.health import StoreHealth, measure
-from stores.tenancy import check_tenant
 
 STORE = "cassandra"
 IDENTIFIER = re.compile(r"[a-z][a-z0-9_]{0,47}")

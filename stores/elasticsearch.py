@@ -17,9 +17,9 @@ from typing import Any
 
 from elasticsearch import Elasticsearch, NotFoundError, helpers
 
-from polyflow.settings import public_address, settings
+from domain.settings import public_address, settings
+from domain.tenancy import check_tenant
 from stores.health import StoreHealth, measure
-from stores.tenancy import check_tenant
 
 STORE = "elasticsearch"
 TEMPLATE = "polyflow-products"

@@ -18,9 +18,9 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
-from polyflow.settings import public_address, settings
+from domain.settings import public_address, settings
+from domain.tenancy import check_tenant
 from stores.health import StoreHealth, measure
-from stores.tenancy import check_tenant
 
 STORE = "mongodb"
 PRODUCTS = "products"

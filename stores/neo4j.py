@@ -14,9 +14,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 from neo4j import Driver, GraphDatabase
 
-from polyflow.settings import public_address, settings
+from domain.settings import public_address, settings
+from domain.tenancy import check_tenant
 from stores.health import StoreHealth, measure
-from stores.tenancy import check_tenant
 
 STORE = "neo4j"
 

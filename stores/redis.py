@@ -15,9 +15,9 @@ from typing import Any
 import redis
 from redis.commands.core import Script
 
-from polyflow.settings import public_address, settings
+from domain.settings import public_address, settings
+from domain.tenancy import check_tenant
 from stores.health import StoreHealth, measure
-from stores.tenancy import check_tenant
 
 STORE = "redis"
 PRODUCT_TTL_SECONDS = 24 * 3600

@@ -10,18 +10,18 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from prefect import task
-from prefect.cache_policies import NONE
 
-from polyflow.catalog import ProductRecord, Reject
-from polyflow.catalog_files import read_catalog
+from domain.catalog import ProductRecord, Reject
+from expectations.catalog_files import read_catalog
 from stores import elasticsearch, mongodb, neo4j, postgres, redis
-from tasks.retry import TRANSIENT_RETRIES
+from tasks.outbox import ROUTES
+from tasks.retry import STORE_TASK
 
-CHUNK_TASK = {**TRANSIENT_RETRIES, "cache_policy": NONE}
 FIRST_REJECTS = 20
 
 
@@ -30,6 +30,8 @@ class ValidatedFile:
     """What the validation pass found; the valid rows wait in `chunk_files` for publishing."""
 
     source: str
+    modified_at: datetime
+    """When the file was last written: what its stock figures were counted at, by default."""
     rows_read: int = 0
     rejected: int = 0
     first_rejects: list[dict[str, Any]] = field(default_factory=list)
@@ -59,7 +61,7 @@ def _timed(action: Callable[[], Any]) -> float:
     return time.perf_counter() - started
 
 
-@task(name="validate-catalog-file", **CHUNK_TASK)
+@task(name="validate-catalog-file", **STORE_TASK)
 def validate_catalog_file(
     path: str,
     tenant: str,
@@ -73,7 +75,8 @@ def validate_catalog_file(
     Nothing but the quarantine is written here, so the reject-share gate can still stop the run
     before any product is published. Memory stays bounded by one chunk.
     """
-    result = ValidatedFile(source=str(path))
+    modified_at = datetime.fromtimestamp(Path(path).stat().st_mtime, UTC)
+    result = ValidatedFile(source=str(path), modified_at=modified_at)
     for number, chunk in enumerate(read_catalog(path, tenant, chunk_size, file_format)):
         result.rows_read += chunk.rows_read
         result.rejected += len(chunk.rejects)
@@ -93,15 +96,16 @@ def _reject_row(reject: Reject) -> dict[str, Any]:
     return {"line": reject.line, "fields": ", ".join(reject.fields), "reason": reject.reason}
 
 
-@task(name="upsert-catalog-chunk", **CHUNK_TASK)
-def upsert_catalog_chunk(tenant: str, chunk_file: str) -> ChunkUpsert:
-    """MongoDB (the catalog's source of truth) and PostgreSQL inventory for the rows with stock."""
+@task(name="upsert-catalog-chunk", **STORE_TASK)
+def upsert_catalog_chunk(tenant: str, chunk_file: str, stock_as_of: datetime) -> ChunkUpsert:
+    """MongoDB (the catalog's source of truth), and PostgreSQL inventory for the rows with stock,
+    counted at `stock_as_of`: orders placed since then are taken off the figure."""
     products = _load(chunk_file)
     started = time.perf_counter()
     counts = mongodb.upsert_products(tenant, products)
     mongo_seconds = time.perf_counter() - started
     stock = {p["sku"]: p["stock"] for p in products if p.get("stock") is not None}
-    pg_seconds = _timed(lambda: postgres.set_inventory(tenant, stock))
+    pg_seconds = _timed(lambda: postgres.set_inventory(tenant, stock, ROUTES, stock_as_of))
     return ChunkUpsert(
         inserted=counts.inserted,
         updated=counts.updated,
@@ -111,7 +115,7 @@ def upsert_catalog_chunk(tenant: str, chunk_file: str) -> ChunkUpsert:
     )
 
 
-@task(name="index-catalog-chunk", **CHUNK_TASK)
+@task(name="index-catalog-chunk", **STORE_TASK)
 def index_catalog_chunk(tenant: str, chunk_file: str, versions: dict[str, int]) -> float:
     """Elasticsearch: bulk-index into the tenant's write index, guarded by the catalog version."""
     products = [{**p, "version": versions[p["sku"]]} for p in _load(chunk_file)]
@@ -120,21 +124,21 @@ def index_catalog_chunk(tenant: str, chunk_file: str, versions: dict[str, int]) 
     )
 
 
-@task(name="cache-catalog-chunk", **CHUNK_TASK)
+@task(name="cache-catalog-chunk", **STORE_TASK)
 def cache_catalog_chunk(tenant: str, chunk_file: str) -> float:
     """Redis: refresh the product cache entries (with their TTL) in one pipeline."""
     products = _load(chunk_file)
     return _timed(lambda: redis.cache_products(tenant, {p["sku"]: p for p in products}))
 
 
-@task(name="graph-catalog-chunk", **CHUNK_TASK)
+@task(name="graph-catalog-chunk", **STORE_TASK)
 def graph_catalog_chunk(tenant: str, chunk_file: str) -> float:
     """Neo4j: Product and Category nodes and IN_CATEGORY edges in one UNWIND query."""
     rows = [neo4j.product_row(product) for product in _load(chunk_file)]
     return _timed(lambda: neo4j.merge_products(tenant, rows))
 
 
-@task(name="prepare-catalog-stores", **TRANSIENT_RETRIES)
+@task(name="prepare-catalog-stores", **STORE_TASK)
 def prepare_catalog_stores(tenant: str) -> None:
     """The tenant row inventory refers to, and the tenant's search index with its aliases."""
     postgres.ensure_tenant(tenant)

@@ -1,52 +1,54 @@
-"""Order and user tasks: catalog pricing and the PostgreSQL transactions of the money path.
+"""Order, stock and user tasks: catalog pricing and the PostgreSQL transactions of the money path.
 
-Only transient store errors are retried; `OrderRejected` (unknown sku, stock, currency, ...)
-fails at once, and since each transaction is all-or-nothing it left no trace.
+Only transient store errors are retried; `OrderRejected` (unknown sku, stock, currency, a
+conflicting replay, ...) fails at once, and since each transaction is all-or-nothing it left
+no trace.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
+from collections.abc import Mapping
+from datetime import datetime
 
 from prefect import task
-from prefect.cache_policies import NONE
 
-from polyflow.orders import OrderRejected, OrderRequest, PlacedOrder, UserProfile
+from domain.orders import CatalogPrice, OrderRequest, PricedOrder, UserProfile, price_order
 from stores import mongodb, postgres
-from tasks.retry import TRANSIENT_RETRIES
-
-ORDER_TASK = {**TRANSIENT_RETRIES, "cache_policy": NONE}
-
-
-@task(name="price-order-lines", **ORDER_TASK)
-def price_lines(request: OrderRequest) -> dict[str, Decimal]:
-    """Unit prices from the catalog at placement time. Unknown skus, and lines whose catalog
-    currency is not the order's, reject the order before anything is written."""
-    skus = [line.sku for line in request.lines]
-    products = mongodb.find_products(request.tenant, skus)
-    unknown = [sku for sku in skus if sku not in products]
-    if unknown:
-        raise OrderRejected(f"unknown sku(s) for tenant {request.tenant!r}: {', '.join(unknown)}")
-    other = [
-        f"{sku} is in {products[sku]['currency']}"
-        for sku in skus
-        if products[sku]["currency"] != request.currency
-    ]
-    if other:
-        raise OrderRejected(f"order currency is {request.currency} but {', '.join(other)}")
-    return {sku: Decimal(str(products[sku]["price"])) for sku in skus}
+from tasks.outbox import ROUTES
+from tasks.retry import STORE_TASK
 
 
-@task(name="commit-order", **ORDER_TASK)
-def commit_order(request: OrderRequest, unit_prices: dict[str, Decimal]) -> PlacedOrder:
-    return postgres.place_order(request, unit_prices)
+@task(name="price-order", **STORE_TASK)
+def price(request: OrderRequest) -> PricedOrder:
+    """Price the lines from the catalog at placement time, by the domain's rules."""
+    products = mongodb.find_products(request.tenant, [line.sku for line in request.lines])
+    catalog = {
+        sku: CatalogPrice(price=str(product["price"]), currency=product["currency"])
+        for sku, product in products.items()
+    }
+    return price_order(request, catalog)
 
 
-@task(name="commit-cancellation", **ORDER_TASK)
-def commit_cancellation(tenant: str, order_id: str) -> PlacedOrder:
-    return postgres.cancel_order(tenant, order_id)
+@task(name="commit-order", **STORE_TASK)
+def commit_order(priced: PricedOrder) -> postgres.Committed:
+    return postgres.place_order(priced, ROUTES)
 
 
-@task(name="commit-user", **ORDER_TASK)
-def commit_user(profile: UserProfile) -> int | None:
-    return postgres.upsert_user(profile)
+@task(name="commit-cancellation", **STORE_TASK)
+def commit_cancellation(tenant: str, order_id: str) -> postgres.Committed:
+    return postgres.cancel_order(tenant, order_id, ROUTES)
+
+
+@task(name="commit-user", **STORE_TASK)
+def commit_user(profile: UserProfile) -> tuple[int | None, list[int]]:
+    return postgres.upsert_user(profile, ROUTES)
+
+
+@task(name="commit-stock-levels", **STORE_TASK)
+def commit_stock_levels(
+    tenant: str, levels: Mapping[str, int], as_of: datetime | None = None
+) -> list[int]:
+    """Absolute stock levels counted at `as_of` (see `stores.postgres.inventory`); returns the
+    ids of the stock events published."""
+    postgres.ensure_tenant(tenant)
+    return postgres.set_inventory(tenant, levels, ROUTES, as_of)

@@ -1,8 +1,10 @@
 """Outbox delivery: project PostgreSQL's outbox events into each derived store.
 
-Each store has one projection, which takes a batch of events and writes what that store keeps
-of them with its bulk API. Every write is keyed by a natural id and guarded by the aggregate's
-version, so delivering a batch twice (at-least-once) leaves the store as it was.
+Each store has one projection, declared once here with the event types it subscribes to; the
+routes every publisher passes to PostgreSQL come from these declarations. A projection takes a
+batch of events and writes what its store keeps of them with the store's bulk API. Every write
+is keyed by a natural id and guarded by the aggregate's version, so delivering a batch twice
+(at-least-once) leaves the store as it was.
 """
 
 from __future__ import annotations
@@ -14,31 +16,30 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from prefect import task
-from prefect.cache_policies import NONE
+from prefect.states import State
 
+from domain.outbox import (
+    CUSTOMER_UPSERTED,
+    EVENT_TYPES,
+    ORDER_EVENTS,
+    STOCK_CHANGED,
+    OutboxMessage,
+)
 from stores import cassandra, mongodb, neo4j, postgres, redis
-from stores.postgres import OutboxMessage
-from tasks.retry import TRANSIENT_RETRIES
-
-ORDER_EVENTS = frozenset({"order_placed", "order_cancelled"})
+from tasks.retry import STORE_TASK
 
 
-def _by_tenant(
-    events: Sequence[OutboxMessage], types: frozenset[str]
-) -> dict[str, list[OutboxMessage]]:
-    """The events of the given types, grouped by tenant in event order."""
+def _by_tenant(events: Sequence[OutboxMessage]) -> dict[str, list[OutboxMessage]]:
+    """The events grouped by tenant, in event order."""
     grouped: dict[str, list[OutboxMessage]] = defaultdict(list)
     for event in events:
-        if event.event_type in types:
-            grouped[event.tenant].append(event)
+        grouped[event.tenant].append(event)
     return grouped
 
 
 def project_to_redis(events: Sequence[OutboxMessage]) -> None:
     """Order status, each customer's recent orders, stock counters and customer profiles."""
-    for tenant, batch in _by_tenant(
-        events, ORDER_EVENTS | {"stock_changed", "customer_upserted"}
-    ).items():
+    for tenant, batch in _by_tenant(events).items():
         entries = []
         placed = []
         for event in batch:
@@ -47,7 +48,7 @@ def project_to_redis(events: Sequence[OutboxMessage]) -> None:
                 fields = {k: str(p[k]) for k in ("status", "customer_id", "total", "currency")}
                 entries.append(redis.Versioned(("order", p["order_id"]), p["version"], fields))
                 placed.append((p["customer_id"], p["order_id"], event.created_at.timestamp()))
-            elif event.event_type == "stock_changed":
+            elif event.event_type == STOCK_CHANGED:
                 fields = {"on_hand": str(p["on_hand"])}
                 entries.append(redis.Versioned(("stock", p["sku"]), p["version"], fields))
             else:
@@ -61,27 +62,27 @@ def project_to_redis(events: Sequence[OutboxMessage]) -> None:
 
 def project_to_cassandra(events: Sequence[OutboxMessage]) -> None:
     """Order analytics events, partitioned by tenant and day, keyed by the outbox event id."""
-    rows = [
-        cassandra.AnalyticsEvent(
-            tenant=event.tenant,
-            event_time=event.created_at,
-            event_id=f"outbox-{event.event_id}",
-            event_type=event.event_type,
-            aggregate_id=event.aggregate_id,
-            amount=Decimal(event.payload["total"]),
-            currency=event.payload["currency"],
-            payload=json.dumps(event.payload["lines"], sort_keys=True),
-        )
-        for batch in _by_tenant(events, ORDER_EVENTS).values()
-        for event in batch
-    ]
-    cassandra.write_events(rows)
+    cassandra.write_events(
+        [
+            cassandra.AnalyticsEvent(
+                tenant=event.tenant,
+                event_time=event.created_at,
+                event_id=f"outbox-{event.event_id}",
+                event_type=event.event_type,
+                aggregate_id=event.aggregate_id,
+                amount=Decimal(event.payload["total"]),
+                currency=event.payload["currency"],
+                payload=json.dumps(event.payload["lines"], sort_keys=True),
+            )
+            for event in events
+        ]
+    )
 
 
 def project_to_neo4j(events: Sequence[OutboxMessage]) -> None:
     """Customer nodes and Customer-PURCHASED->Product edges with quantities."""
-    for tenant, batch in _by_tenant(events, ORDER_EVENTS | {"customer_upserted"}).items():
-        customers = [e.payload for e in batch if e.event_type == "customer_upserted"]
+    for tenant, batch in _by_tenant(events).items():
+        customers = [e.payload for e in batch if e.event_type == CUSTOMER_UPSERTED]
         purchases = [
             {
                 "customer_id": e.payload["customer_id"],
@@ -102,17 +103,39 @@ def project_to_neo4j(events: Sequence[OutboxMessage]) -> None:
 
 def project_to_mongodb(events: Sequence[OutboxMessage]) -> None:
     """Customer profiles next to the catalog, for the storefront."""
-    for tenant, batch in _by_tenant(events, frozenset({"customer_upserted"})).items():
+    for tenant, batch in _by_tenant(events).items():
         mongodb.upsert_customers(tenant, [event.payload for event in batch])
 
 
-PROJECTIONS: dict[str, Callable[[Sequence[OutboxMessage]], None]] = {
-    redis.STORE: project_to_redis,
-    cassandra.STORE: project_to_cassandra,
-    neo4j.STORE: project_to_neo4j,
-    mongodb.STORE: project_to_mongodb,
+@dataclass(frozen=True)
+class Projection:
+    """A derived store's view of the outbox: the event types it takes and how it writes them."""
+
+    store: str
+    events: frozenset[str]
+    project: Callable[[Sequence[OutboxMessage]], None]
+
+    def __call__(self, events: Sequence[OutboxMessage]) -> None:
+        """Project the events this store subscribes to; others are not its business."""
+        self.project([event for event in events if event.event_type in self.events])
+
+
+PROJECTIONS: dict[str, Projection] = {
+    projection.store: projection
+    for projection in (
+        Projection(redis.STORE, EVENT_TYPES, project_to_redis),
+        Projection(cassandra.STORE, ORDER_EVENTS, project_to_cassandra),
+        Projection(neo4j.STORE, ORDER_EVENTS | {CUSTOMER_UPSERTED}, project_to_neo4j),
+        Projection(mongodb.STORE, frozenset({CUSTOMER_UPSERTED}), project_to_mongodb),
+    )
 }
 """The derived stores the outbox feeds, each with its own delivery record."""
+
+ROUTES: postgres.Routes = {
+    event_type: tuple(p.store for p in PROJECTIONS.values() if event_type in p.events)
+    for event_type in EVENT_TYPES
+}
+"""Event type -> the stores that receive it: what every publisher hands PostgreSQL."""
 
 
 @dataclass(frozen=True)
@@ -122,26 +145,33 @@ class Delivered:
     batches: int
 
 
-@task(
-    name="deliver-outbox",
-    task_run_name="deliver-outbox-{store}",
-    cache_policy=NONE,
-    **TRANSIENT_RETRIES,
-)
-def deliver(store: str, batch_size: int, max_batches: int) -> Delivered:
-    """Deliver pending events to one store, batch by batch, until none is left.
+@task(name="deliver-outbox", task_run_name="deliver-outbox-{store}", **STORE_TASK)
+def deliver(store: str, events: list[OutboxMessage]) -> int:
+    """Write one claimed batch into one store. A failure leaves the batch pending for that
+    store alone; the retry (or the next run) sends it again, which the projections make
+    harmless."""
+    PROJECTIONS[store](events)
+    return len(events)
 
-    A batch is marked delivered only after the store accepted it; a failure leaves it pending
-    and the retry (or the next run) sends it again, which the projections make harmless.
-    """
-    project = PROJECTIONS[store]
-    events = batches = 0
-    while batches < max_batches:
-        with postgres.outbox_batch(store, batch_size) as batch:
-            if batch:
-                project(batch)
-        if not batch:
-            break
-        events += len(batch)
-        batches += 1
-    return Delivered(store, events, batches)
+
+def deliver_claim(claim: postgres.Claim, retries: int) -> dict[str, State]:
+    """Deliver a claimed batch to each of its stores concurrently, one task per store; mark
+    delivered what each store accepted. Returns each store's final task state."""
+    attempt = deliver.with_options(retries=retries)
+    futures = {store: attempt.submit(store, claim.messages_for(store)) for store in claim.stores}
+    states: dict[str, State] = {}
+    for store, future in futures.items():
+        future.wait()
+        states[store] = future.state
+        if future.state.is_completed():
+            claim.delivered(store)
+    return states
+
+
+def deliver_now(event_ids: Sequence[int]) -> list[str]:
+    """Deliver just these events, right after the commit that wrote them: one attempt per
+    store, so a down store never holds up the caller. Returns the stores still behind."""
+    stores = list(PROJECTIONS)
+    with postgres.claim_pending(stores, len(event_ids) * len(stores), event_ids) as claim:
+        states = deliver_claim(claim, retries=0)
+    return [store for store, state in states.items() if not state.is_completed()]

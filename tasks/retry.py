@@ -14,6 +14,7 @@ import neo4j.exceptions
 import pymongo.errors
 import redis.exceptions
 import sqlalchemy.exc
+from prefect.cache_policies import NO_CACHE
 from prefect.tasks import exponential_backoff
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
@@ -54,3 +55,6 @@ TRANSIENT_RETRIES: dict[str, Any] = {
     "retry_jitter_factor": 0.5,
     "retry_condition_fn": retry_on_transient,
 }
+STORE_TASK: dict[str, Any] = {**TRANSIENT_RETRIES, "cache_policy": NO_CACHE}
+"""The options of every task that talks to a store: transient-only retries, and no result
+cache, since a store's answer is never the same as last time's by construction."""

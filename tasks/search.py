@@ -9,16 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from expectations.search import ContentDigest, GateResult, check_search_gate, content_digest
 from stores import elasticsearch, mongodb
-from tasks.retry import TRANSIENT_RETRIES
-
-STORE_STEP: dict[str, Any] = {**TRANSIENT_RETRIES, "cache_policy": NO_CACHE}
+from tasks.retry import STORE_TASK
 
 
 @dataclass(frozen=True)
@@ -31,18 +28,18 @@ class Page:
     last_sku: str | None
 
 
-@task(name="current-search-index", **STORE_STEP)
+@task(name="current-search-index", **STORE_TASK)
 def current_index(tenant: str) -> str | None:
     return elasticsearch.current_index(tenant)
 
 
-@task(name="create-search-index", **STORE_STEP)
+@task(name="create-search-index", **STORE_TASK)
 def create_build_index(tenant: str) -> str:
     """A retry after a lost response leaves an unused empty index behind; pruning removes it."""
     return elasticsearch.create_build_index(tenant)
 
 
-@task(name="index-product-page", task_run_name="index-{index}-after-{after_sku}", **STORE_STEP)
+@task(name="index-product-page", task_run_name="index-{index}-after-{after_sku}", **STORE_TASK)
 def index_product_page(
     tenant: str,
     index: str,
@@ -57,17 +54,17 @@ def index_product_page(
     return Page(read=len(products), indexed=indexed, last_sku=last_sku)
 
 
-@task(name="finish-search-index", **STORE_STEP)
+@task(name="finish-search-index", **STORE_TASK)
 def finish_build(index: str) -> None:
     elasticsearch.finish_build(index)
 
 
-@task(name="digest-mongodb-products", **STORE_STEP)
+@task(name="digest-mongodb-products", **STORE_TASK)
 def mongodb_digest(tenant: str) -> ContentDigest:
     return content_digest(mongodb.content_hashes(tenant))
 
 
-@task(name="digest-search-index", **STORE_STEP)
+@task(name="digest-search-index", **STORE_TASK)
 def index_digest(index: str) -> ContentDigest:
     return content_digest(elasticsearch.content_hashes(index))
 
@@ -78,31 +75,31 @@ def search_gate(mongodb_side: ContentDigest, elasticsearch_side: ContentDigest) 
     return check_search_gate(mongodb_side, elasticsearch_side)
 
 
-@task(name="swap-search-aliases", **STORE_STEP)
+@task(name="swap-search-aliases", **STORE_TASK)
 def swap_aliases(tenant: str, index: str) -> list[str]:
     return elasticsearch.swap_aliases(tenant, index)
 
 
-@task(name="delete-search-index", **STORE_STEP)
+@task(name="delete-search-index", **STORE_TASK)
 def delete_index(index: str) -> None:
     elasticsearch.delete_index(index)
 
 
-@task(name="prune-search-indices", **STORE_STEP)
+@task(name="prune-search-indices", **STORE_TASK)
 def prune_indices(tenant: str, keep: int) -> list[str]:
     return elasticsearch.prune_indices(tenant, keep)
 
 
-@task(name="refresh-search-index", **STORE_STEP)
+@task(name="refresh-search-index", **STORE_TASK)
 def refresh(tenant: str) -> None:
     elasticsearch.refresh(tenant)
 
 
-@task(name="read-search-watermark", **STORE_STEP)
+@task(name="read-search-watermark", **STORE_TASK)
 def read_watermark(tenant: str) -> datetime | None:
     return mongodb.search_watermark(tenant)
 
 
-@task(name="advance-search-watermark", **STORE_STEP)
+@task(name="advance-search-watermark", **STORE_TASK)
 def advance_watermark(tenant: str, watermark: datetime) -> None:
     mongodb.advance_search_watermark(tenant, watermark)

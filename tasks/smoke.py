@@ -9,6 +9,7 @@ from decimal import Decimal
 from prefect import task
 
 from stores import cassandra, elasticsearch, mongodb, neo4j, postgres, redis
+from tasks.outbox import ROUTES
 from tasks.retry import TRANSIENT_RETRIES
 
 SKU = "SMOKE-0001"
@@ -41,7 +42,7 @@ def _product(tenant: str) -> dict[str, object]:
 @task(name="smoke-postgres", **TRANSIENT_RETRIES)
 def smoke_postgres(tenant: str) -> str:
     postgres.upsert_tenants({tenant: "Smoke test tenant"})
-    postgres.set_inventory(tenant, {SKU: 7})
+    postgres.set_inventory(tenant, {SKU: 7}, ROUTES)
     return _expect("postgres", {SKU: 7}, postgres.get_inventory(tenant, [SKU]))
 
 

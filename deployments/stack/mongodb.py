@@ -27,7 +27,7 @@ from psycopg import sql
 from pymongo import MongoClient
 
 from deployments.stack.base import Server, StackError
-from polyflow.settings import settings
+from domain.settings import settings
 
 SOURCE = Path(__file__).parent / "files" / "ferretdb"
 MIRROR_INDEXES = SOURCE / "mirror_indexes.sql"

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import psycopg
 
 from deployments.stack.base import Server, StackError
-from polyflow.settings import settings
+from domain.settings import settings
 
 
 def _bin_dir() -> Path:

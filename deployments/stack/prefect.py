@@ -15,7 +15,7 @@ import httpx
 import prefect
 
 from deployments.stack.base import Server, StackError
-from polyflow.settings import PROJECT_ROOT, settings
+from domain.settings import PROJECT_ROOT, settings
 
 
 class PrefectServer(Server):

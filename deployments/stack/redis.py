@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import redis
 
 from deployments.stack.base import Server, StackError
-from polyflow.settings import settings
+from domain.settings import settings
 
 
 class Redis(Server):

@@ -15,7 +15,7 @@ from deployments.stack.neo4j import Neo4j
 from deployments.stack.postgres import Postgres
 from deployments.stack.prefect import FlowServer, PrefectServer
 from deployments.stack.redis import Redis
-from polyflow.settings import settings
+from domain.settings import settings
 
 SERVER_TYPES: tuple[type[Server], ...] = (
     Postgres,

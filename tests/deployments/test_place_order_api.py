@@ -12,10 +12,11 @@ import pytest
 from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
-from polyflow.order_trail import order_trail
-from polyflow.settings import settings
+from domain.orders import order_id_for
+from domain.settings import settings
 from stores import mongodb, postgres
-from stores.postgres import order_id_for
+from stores.order_trail import order_trail
+from tasks.outbox import ROUTES
 from tests.helpers import catalog_product
 
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
@@ -77,7 +78,7 @@ def wait_for(api: str, flow_run_id: str, timeout: float = 180) -> dict[str, Any]
 def seeded(tenant: str) -> str:
     postgres.ensure_tenant(tenant)
     mongodb.upsert_products(tenant, [catalog_product("MUG-1", "9.50")])
-    postgres.set_inventory(tenant, {"MUG-1": 10})
+    postgres.set_inventory(tenant, {"MUG-1": 10}, ROUTES)
     return tenant
 
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from domain.catalog import CatalogFileError
+from expectations.catalog_files import read_catalog
 from flows.ingest_catalog import RejectShareExceeded, ingest_catalog
-from polyflow.catalog import CatalogFileError
-from polyflow.catalog_files import read_catalog
 from stores import elasticsearch, mongodb, neo4j, postgres, redis
 from tests.helpers import CATALOG_FIXTURES, write_parquet
 

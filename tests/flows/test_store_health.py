@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from domain.settings import settings
 from flows.store_health import UnhealthyStores, store_health
-from polyflow.settings import settings
 from stores import redis
 from stores.registry import STORES
 

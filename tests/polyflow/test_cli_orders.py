@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from domain.orders import order_id_for
 from stores import mongodb, postgres
-from stores.postgres import order_id_for
 from tests.helpers import catalog_product, run_cli
 
 

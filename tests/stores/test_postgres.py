@@ -5,12 +5,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from stores import postgres
+from tasks.outbox import ROUTES
 
 
 def test_inventory_round_trip_is_an_upsert(tenant: str) -> None:
     postgres.upsert_tenants({tenant: "Acme"})
-    postgres.set_inventory(tenant, {"SKU-1": 5, "SKU-2": 0})
-    postgres.set_inventory(tenant, {"SKU-1": 3})
+    postgres.set_inventory(tenant, {"SKU-1": 5, "SKU-2": 0}, ROUTES)
+    postgres.set_inventory(tenant, {"SKU-1": 3}, ROUTES)
 
     assert postgres.get_inventory(tenant, ["SKU-1", "SKU-2", "SKU-3"]) == {"SKU-1": 3, "SKU-2": 0}
     with postgres.unit_of_work() as session:
@@ -26,8 +27,8 @@ def test_inventory_round_trip_is_an_upsert(tenant: str) -> None:
 
 def test_setting_the_same_stock_again_changes_nothing(tenant: str) -> None:
     postgres.upsert_tenants({tenant: "Acme"})
-    postgres.set_inventory(tenant, {"SKU-1": 5})
-    postgres.set_inventory(tenant, {"SKU-1": 5})
+    postgres.set_inventory(tenant, {"SKU-1": 5}, ROUTES)
+    postgres.set_inventory(tenant, {"SKU-1": 5}, ROUTES)
 
     with postgres.unit_of_work() as session:
         version = session.scalar(
@@ -39,15 +40,15 @@ def test_setting_the_same_stock_again_changes_nothing(tenant: str) -> None:
 def test_stock_can_never_be_negative(tenant: str) -> None:
     postgres.upsert_tenants({tenant: "Acme"})
     with pytest.raises(IntegrityError, match="inventory_never_negative"):
-        postgres.set_inventory(tenant, {"SKU-1": -1})
+        postgres.set_inventory(tenant, {"SKU-1": -1}, ROUTES)
     assert postgres.get_inventory(tenant, ["SKU-1"]) == {}
 
 
 def test_tenants_do_not_see_each_others_stock(tenant: str) -> None:
     other = f"{tenant}-other"
     postgres.upsert_tenants({tenant: "A", other: "B"})
-    postgres.set_inventory(tenant, {"SKU-1": 1})
-    postgres.set_inventory(other, {"SKU-1": 9})
+    postgres.set_inventory(tenant, {"SKU-1": 1}, ROUTES)
+    postgres.set_inventory(other, {"SKU-1": 9}, ROUTES)
 
     assert postgres.get_inventory(tenant, ["SKU-1"]) == {"SKU-1": 1}
     assert postgres.get_inventory(other, ["SKU-1"]) == {"SKU-1": 9}
@@ -55,7 +56,7 @@ def test_tenants_do_not_see_each_others_stock(tenant: str) -> None:
 
 def test_strings_that_look_like_sql_are_stored_literally(tenant: str) -> None:
     postgres.upsert_tenants({tenant: "x'); DROP TABLE tenants; --"})
-    postgres.set_inventory(tenant, {"' OR 1=1 --": 2})
+    postgres.set_inventory(tenant, {"' OR 1=1 --": 2}, ROUTES)
 
     assert postgres.get_inventory(tenant, ["' OR 1=1 --"]) == {"' OR 1=1 --": 2}
     with postgres.unit_of_work() as session:

@@ -26,8 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from expectations.catalog import product_frame, validate_product_frame
-from polyflow.catalog import (
+from domain.catalog import (
     COLUMNS,
     REQUIRED_COLUMNS,
     ROW,
@@ -39,7 +38,8 @@ from polyflow.catalog import (
     parse_json,
     product_record,
 )
-from stores.tenancy import check_tenant
+from domain.tenancy import check_tenant
+from expectations.catalog import product_frame, validate_product_frame
 
 FORMATS = {
     ".csv": "csv",

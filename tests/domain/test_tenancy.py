@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from stores.tenancy import InvalidTenant, check_tenant
+from domain.tenancy import InvalidTenant, check_tenant
 
 
 @pytest.mark.parametrize("tenant", ["acme", "shop-42", "a", "x_y", "0" * 63])

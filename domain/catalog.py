@@ -30,14 +30,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import cached_property
 from hashlib import sha256
 from pathlib import Path
 from typing import Any, TypedDict, cast
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
+from pydantic import BaseModel
 
-from stores.tenancy import TenantId
+from domain.money import excess_decimals
+from domain.tenancy import TenantId
 
 REQUIRED_COLUMNS = ("sku", "name", "price", "currency")
 COLUMNS = (*REQUIRED_COLUMNS, "description", "category", "attributes", "tags", "stock")
@@ -89,35 +89,9 @@ def hash_content(product: Mapping[str, Any]) -> str:
     return sha256(canonical_json(content).encode()).hexdigest()
 
 
-class Product(BaseModel):
-    """A catalog product of one tenant, keyed by (tenant, sku)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    tenant: TenantId
-    sku: str
-    name: str
-    description: str | None = None
-    category: str | None = None
-    price: Decimal
-    currency: str
-    attributes: dict[str, Any] = Field(default_factory=dict)
-    tags: list[str] = Field(default_factory=list)
-    stock: int | None = None
-
-    _normalize_price = field_validator("price")(normalized_price)
-
-    @computed_field
-    @cached_property
-    def content_hash(self) -> str:
-        """See `hash_content`."""
-        content = {name: getattr(self, name) for name in CONTENT_FIELDS}
-        return hash_content({**content, "price": str(self.price)})
-
-
 class ProductRecord(TypedDict):
-    """A product as the stores get it: `Product(...).model_dump(mode="json")`, the price as a
-    decimal string so that no store rounds it."""
+    """A catalog product of one tenant, keyed by (tenant, sku), as the stores get it: JSON-ready,
+    the price as a decimal string so that no store rounds it."""
 
     tenant: str
     sku: str
@@ -188,6 +162,9 @@ def canonical_row(values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, 
             issues[column] = f"{column} must be text or a number, not {kind}"
     if row["currency"]:
         row["currency"] = row["currency"].upper()
+    problem = excess_decimals(row["price"], row["currency"])
+    if problem:
+        issues["price"] = f"price {problem}"
     if row["category"]:
         row["category"] = "/".join(part.strip() for part in row["category"].split("/"))
     row["tags"], problem = _tags(values.get("tags"))

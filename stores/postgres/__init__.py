@@ -1,0 +1,66 @@
+"""PostgreSQL: the source of truth for tenants, users, orders, payments, inventory and the outbox.
+
+One module per concern: `schema` (models, engine, transactions, bootstrap, health), `orders`
+(orders, tenants, users), `inventory` (stock levels and moves), `outbox` (publish and claim),
+`queries` (reads). Every write is keyed by natural ids that include the tenant. This package
+exports what callers use, so they write `postgres.place_order(...)`.
+"""
+
+from stores.postgres.inventory import get_inventory, set_inventory
+from stores.postgres.orders import (
+    Committed,
+    cancel_order,
+    ensure_tenant,
+    place_order,
+    upsert_tenants,
+    upsert_user,
+)
+from stores.postgres.outbox import Claim, Routes, claim_pending, pending_deliveries
+from stores.postgres.queries import find_order, latest_orders
+from stores.postgres.schema import (
+    STORE,
+    Inventory,
+    Order,
+    OrderItem,
+    OutboxDelivery,
+    OutboxEvent,
+    Payment,
+    Tenant,
+    User,
+    bootstrap,
+    close,
+    engine,
+    health,
+    unit_of_work,
+)
+
+__all__ = [
+    "STORE",
+    "Claim",
+    "Committed",
+    "Inventory",
+    "Order",
+    "OrderItem",
+    "OutboxDelivery",
+    "OutboxEvent",
+    "Payment",
+    "Routes",
+    "Tenant",
+    "User",
+    "bootstrap",
+    "cancel_order",
+    "claim_pending",
+    "close",
+    "engine",
+    "ensure_tenant",
+    "find_order",
+    "get_inventory",
+    "health",
+    "latest_orders",
+    "pending_deliveries",
+    "place_order",
+    "set_inventory",
+    "unit_of_work",
+    "upsert_tenants",
+    "upsert_user",
+]

@@ -1,0 +1,167 @@
+"""The transactional outbox in PostgreSQL: publish events with a change, hand them out in batches.
+
+The store does not decide who subscribes: publishers pass `routes` (event type -> the stores
+that receive it), which the projections declare once. Each (event, store) pair has its own
+delivery row, so a store that is down keeps only its own rows pending.
+
+Consumption reads a batch once for all stores: one statement claims the pending delivery rows
+(`FOR UPDATE SKIP LOCKED`, so two concurrent syncs never send the same rows at once) with their
+events, and one statement stamps every pair the stores accepted when the block ends.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from domain.outbox import Event, OutboxMessage
+from stores.postgres.schema import unit_of_work
+
+Routes = Mapping[str, Collection[str]]
+"""Event type -> the stores that receive events of that type."""
+
+PUBLISH = text(
+    """
+    WITH new_events AS (
+        INSERT INTO outbox (tenant_id, aggregate_type, aggregate_id, event_type, payload)
+        SELECT * FROM unnest(
+            CAST(:tenants AS text[]), CAST(:aggregate_types AS text[]),
+            CAST(:aggregate_ids AS text[]), CAST(:event_types AS text[]),
+            CAST(:payloads AS jsonb[]))
+        RETURNING event_id, event_type
+    )
+    INSERT INTO outbox_deliveries (event_id, store)
+    SELECT new_events.event_id, routes.store
+    FROM new_events
+    JOIN unnest(CAST(:route_types AS text[]), CAST(:route_stores AS text[]))
+        AS routes(event_type, store) USING (event_type)
+    RETURNING event_id
+    """
+)
+
+_CLAIM = """
+    WITH claimed AS (
+        SELECT event_id, store FROM outbox_deliveries
+        WHERE delivered_at IS NULL AND store = ANY(:stores) {only}
+        ORDER BY event_id
+        LIMIT :limit
+        FOR UPDATE SKIP LOCKED
+    )
+    SELECT e.event_id, e.tenant_id AS tenant, e.aggregate_type, e.aggregate_id, e.event_type,
+           e.payload, e.created_at, array_agg(claimed.store) AS stores
+    FROM claimed JOIN outbox e USING (event_id)
+    GROUP BY e.event_id
+    ORDER BY e.event_id
+"""
+CLAIM_NEXT = text(_CLAIM.format(only=""))
+CLAIM_EVENTS = text(_CLAIM.format(only="AND event_id = ANY(:only)"))
+
+MARK = text(
+    """
+    UPDATE outbox_deliveries d SET delivered_at = now()
+    FROM unnest(CAST(:event_ids AS bigint[]), CAST(:stores AS text[])) AS done(event_id, store)
+    WHERE d.event_id = done.event_id AND d.store = done.store
+    """
+)
+
+
+def publish(session: Session, events: Sequence[Event], routes: Routes) -> list[int]:
+    """Add events with a pending delivery per subscribing store, in the caller's transaction:
+    they commit or roll back with the change they describe. One statement however many."""
+    if not events:
+        return []
+    unrouted = sorted({e.event_type for e in events} - set(routes))
+    if unrouted:
+        raise ValueError(f"no store subscribes to outbox event(s) {', '.join(unrouted)}")
+    pairs = [(event_type, store) for event_type, stores in routes.items() for store in stores]
+    ids = session.execute(
+        PUBLISH,
+        {
+            "tenants": [e.tenant for e in events],
+            "aggregate_types": [e.aggregate_type for e in events],
+            "aggregate_ids": [e.aggregate_id for e in events],
+            "event_types": [e.event_type for e in events],
+            "payloads": [json.dumps(e.payload) for e in events],
+            "route_types": [event_type for event_type, _ in pairs],
+            "route_stores": [store for _, store in pairs],
+        },
+    ).scalars()
+    return sorted(set(ids))
+
+
+@dataclass
+class Claim:
+    """A batch of pending events claimed for some stores; `delivered` records what each store
+    accepted, and only that is stamped when the claim's block ends."""
+
+    messages: list[OutboxMessage]
+    stores_of: dict[int, list[str]]
+    accepted: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+
+    @property
+    def stores(self) -> list[str]:
+        return sorted({store for stores in self.stores_of.values() for store in stores})
+
+    def messages_for(self, store: str) -> list[OutboxMessage]:
+        return [m for m in self.messages if store in self.stores_of[m.event_id]]
+
+    def delivered(self, store: str) -> None:
+        self.accepted[store] = [m.event_id for m in self.messages_for(store)]
+
+
+@contextmanager
+def claim_pending(
+    stores: Sequence[str], limit: int, event_ids: Sequence[int] | None = None
+) -> Iterator[Claim]:
+    """Claim up to `limit` pending (event, store) pairs for `stores`, oldest first, optionally
+    only among `event_ids`; stamp those marked `delivered` when the block ends.
+
+    If the block raises, nothing is stamped and the events stay pending. The stamps commit
+    without waiting for the WAL flush: one lost in a crash only means a harmless redelivery.
+    """
+    with unit_of_work() as session:
+        session.execute(text("SET LOCAL synchronous_commit = off"))
+        parameters = {"stores": list(stores), "limit": limit, "only": list(event_ids or ())}
+        rows = session.execute(CLAIM_EVENTS if event_ids else CLAIM_NEXT, parameters).all()
+        claim = Claim(
+            messages=[
+                OutboxMessage(
+                    event_id=row.event_id,
+                    tenant=row.tenant,
+                    aggregate_type=row.aggregate_type,
+                    aggregate_id=row.aggregate_id,
+                    event_type=row.event_type,
+                    payload=row.payload,
+                    created_at=row.created_at,
+                )
+                for row in rows
+            ],
+            stores_of={row.event_id: row.stores for row in rows},
+        )
+        yield claim
+        done = [(event_id, store) for store, ids in claim.accepted.items() for event_id in ids]
+        if done:
+            session.execute(
+                MARK,
+                {"event_ids": [pair[0] for pair in done], "stores": [pair[1] for pair in done]},
+            )
+
+
+def pending_deliveries(stores: Sequence[str]) -> dict[str, int]:
+    """How many events each store has not received yet."""
+    with unit_of_work() as session:
+        pending = dict(
+            session.execute(
+                text(
+                    "SELECT store, count(*) FROM outbox_deliveries "
+                    "WHERE delivered_at IS NULL GROUP BY store"
+                )
+            ).all()
+        )
+    return {store: pending.get(store, 0) for store in stores}
