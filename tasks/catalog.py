@@ -30,7 +30,7 @@ class ValidatedFile:
     """What the validation pass found; the valid rows wait in `chunk_files` for publishing."""
 
     source: str
-    modified_at: datetime
+    modified_at: datetime | None = None
     """When the file was last written: what its stock figures were counted at, by default."""
     rows_read: int = 0
     rejected: int = 0
@@ -75,8 +75,7 @@ def validate_catalog_file(
     Nothing but the quarantine is written here, so the reject-share gate can still stop the run
     before any product is published. Memory stays bounded by one chunk.
     """
-    modified_at = datetime.fromtimestamp(Path(path).stat().st_mtime, UTC)
-    result = ValidatedFile(source=str(path), modified_at=modified_at)
+    result = ValidatedFile(source=str(path))
     for number, chunk in enumerate(read_catalog(path, tenant, chunk_size, file_format)):
         result.rows_read += chunk.rows_read
         result.rejected += len(chunk.rejects)
@@ -89,6 +88,7 @@ def validate_catalog_file(
             result.chunk_files.append(str(chunk_file))
         if on_chunk:
             on_chunk(result)
+    result.modified_at = datetime.fromtimestamp(Path(path).stat().st_mtime, UTC)
     return result
 
 
