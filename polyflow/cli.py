@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from polyflow.cli_analytics import analytics_app, backfill_app, events_app
 from polyflow.cli_orders import inventory_app, order_app, outbox_app, serve
 
 app = typer.Typer(help="polyflow: Prefect pipelines over six real stores.", no_args_is_help=True)
@@ -19,6 +20,9 @@ app.add_typer(stack_app, name="stack")
 app.add_typer(order_app, name="order")
 app.add_typer(inventory_app, name="inventory")
 app.add_typer(outbox_app, name="outbox")
+app.add_typer(events_app, name="events")
+app.add_typer(analytics_app, name="analytics")
+app.add_typer(backfill_app, name="backfill")
 app.command()(serve)
 # Piped output (CI, logs) gets a width that fits the tables instead of the 80-column default.
 console = Console(width=None if Console().is_terminal else 140)

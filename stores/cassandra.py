@@ -7,12 +7,14 @@ bulk path. Cassandra writes are upserts by primary key, so replaying an event ch
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import cache
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from cassandra.auth import PlainTextAuthProvider
@@ -21,6 +23,15 @@ from cassandra.concurrent import execute_concurrent_with_args
 from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 from cassandra.query import PreparedStatement
 
+from domain.analytics import (
+    STOREFRONT_TYPES,
+    UNITS,
+    OrderFact,
+    StorefrontEvent,
+    hour_of,
+    lines_of,
+)
+from domain.outbox import ORDER_EVENTS as ORDER_FACT_TYPES
 from domain.settings import public_address, settings
 from domain.tenancy import check_tenant
 from stores.health import StoreHealth, measure
@@ -122,6 +133,7 @@ def close() -> None:
     if _cluster.cache_info().currsize:
         _cluster().shutdown()
     _insert_event.cache_clear()
+    _clear_analytics_statements()
     session.cache_clear()
     _cluster.cache_clear()
 
@@ -137,7 +149,7 @@ def bootstrap() -> None:
     cql = session()
     cql.execute(create_keyspace)
     cql.set_keyspace(config.keyspace)
-    for table in TABLES:
+    for table in (*TABLES, *ANALYTICS_TABLES):
         cql.execute(table)
 
 
@@ -192,6 +204,7 @@ def write_events(events: Sequence[AnalyticsEvent], concurrency: int = 64) -> Non
         concurrency=concurrency,
         raise_on_first_error=True,
     )
+    mark_arrivals((row[0], row[2]) for row in rows)
 
 
 def events_on(tenant: str, day: date) -> list[AnalyticsEvent]:
@@ -202,3 +215,307 @@ def events_on(tenant: str, day: date) -> list[AnalyticsEvent]:
         (check_tenant(tenant), day),
     )
     return [AnalyticsEvent(**row._asdict()) for row in rows]
+
+
+# -- storefront events and rollups (analytics) ---------------------------------------------
+#
+# Tables, each keyed for the read a dashboard or a flow makes:
+#   events_by_day      ((tenant, day), event_time, event_id)  a tenant's day of raw events
+#   user_analytics     ((tenant, user_id, day), event_time, event_id)  one shopper's day
+#   event_arrivals     ((tenant), hour) -> arrived_at  when an hour last received events: what
+#                      the rollup's watermark is compared with, so late events are re-rolled
+#   rollup_state       (tenant) -> watermark, retry  the rollup's watermark and failed hours
+#   rollups_hourly     ((tenant, day), hour, metric)  a day's hours, one read
+#   rollups_daily      ((tenant, month), day, metric)  a month's days, one read
+#   rollup_customers   ((tenant, day), hour, customer_id)  distinct shoppers of a day's hours
+#   rollups_by_sku     ((tenant, sku), day, hour) -> units  a sku's history
+# Rollups are recomputed and overwritten per hour (delete the hour's rows, insert the new
+# ones; the driver's client timestamps are monotonic, so the inserts win): never counters.
+
+ANALYTICS_TABLES = (
+    "ALTER TABLE events_by_day ADD IF NOT EXISTS user_id text",
+    "ALTER TABLE events_by_day ADD IF NOT EXISTS session_id text",
+    "ALTER TABLE events_by_day ADD IF NOT EXISTS sku text",
+    """CREATE TABLE IF NOT EXISTS user_analytics (
+        tenant text, user_id text, day date, event_time timestamp, event_id text,
+        event_type text, session_id text, sku text, payload text,
+        PRIMARY KEY ((tenant, user_id, day), event_time, event_id)
+    ) WITH CLUSTERING ORDER BY (event_time ASC, event_id ASC)""",
+    """CREATE TABLE IF NOT EXISTS event_arrivals (
+        tenant text, hour timestamp, arrived_at timestamp,
+        PRIMARY KEY ((tenant), hour)
+    )""",
+    """CREATE TABLE IF NOT EXISTS rollup_state (
+        tenant text PRIMARY KEY, watermark timestamp, retry set<timestamp>
+    )""",
+    """CREATE TABLE IF NOT EXISTS rollup_customers (
+        tenant text, day date, hour int, customer_id text,
+        PRIMARY KEY ((tenant, day), hour, customer_id)
+    )""",
+    """CREATE TABLE IF NOT EXISTS rollups_by_sku (
+        tenant text, sku text, day date, hour int, units bigint,
+        PRIMARY KEY ((tenant, sku), day, hour)
+    )""",
+)
+
+_ANALYTICS_CQL = {
+    "storefront": "INSERT INTO events_by_day (tenant, day, event_time, event_id, event_type,"
+    " aggregate_id, user_id, session_id, sku, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "by_user": "INSERT INTO user_analytics (tenant, user_id, day, event_time, event_id,"
+    " event_type, session_id, sku, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "arrival": "INSERT INTO event_arrivals (tenant, hour, arrived_at) VALUES (?, ?, ?)",
+    "hourly": "INSERT INTO rollups_hourly (tenant, day, hour, metric, value, events)"
+    " VALUES (?, ?, ?, ?, ?, ?)",
+    "hourly_delete": "DELETE FROM rollups_hourly WHERE tenant = ? AND day = ? AND hour = ?",
+    "customers": "INSERT INTO rollup_customers (tenant, day, hour, customer_id)"
+    " VALUES (?, ?, ?, ?)",
+    "customers_delete": "DELETE FROM rollup_customers WHERE tenant = ? AND day = ? AND hour = ?",
+    "sku": "INSERT INTO rollups_by_sku (tenant, sku, day, hour, units) VALUES (?, ?, ?, ?, ?)",
+    "sku_delete": "DELETE FROM rollups_by_sku WHERE tenant = ? AND sku = ? AND day = ?"
+    " AND hour = ?",
+    "daily": "INSERT INTO rollups_daily (tenant, month, day, metric, value, events)"
+    " VALUES (?, ?, ?, ?, ?, ?)",
+    "daily_delete": "DELETE FROM rollups_daily WHERE tenant = ? AND month = ? AND day = ?",
+}
+
+
+@cache
+def _statement(name: str) -> PreparedStatement:
+    return _keyspace_session().prepare(_ANALYTICS_CQL[name])
+
+
+def _clear_analytics_statements() -> None:
+    _statement.cache_clear()
+
+
+def _run(name: str, rows: Sequence[tuple[Any, ...]], concurrency: int = 64) -> None:
+    if rows:
+        execute_concurrent_with_args(
+            _keyspace_session(),
+            _statement(name),
+            rows,
+            concurrency=concurrency,
+            raise_on_first_error=True,
+        )
+
+
+def _utc(moment: datetime) -> datetime:
+    """Cassandra hands timestamps back naive, in UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def mark_arrivals(events: Iterable[tuple[str, datetime]]) -> None:
+    """Record that these (tenant, event time) hours received events now."""
+    now = datetime.now(UTC)
+    hours = {(tenant, hour_of(moment)) for tenant, moment in events}
+    _run("arrival", [(tenant, hour, now) for tenant, hour in sorted(hours)])
+
+
+def arrived_since(tenant: str, since: datetime | None) -> list[datetime]:
+    """The hours of a tenant that received events at or after `since` (all when None)."""
+    rows = _keyspace_session().execute(
+        "SELECT hour, arrived_at FROM event_arrivals WHERE tenant = %s", (check_tenant(tenant),)
+    )
+    return [_utc(row.hour) for row in rows if since is None or _utc(row.arrived_at) >= since]
+
+
+def write_storefront_events(events: Sequence[StorefrontEvent], concurrency: int = 64) -> None:
+    """Storefront events into `events_by_day` and `user_analytics`, keyed by event id."""
+    by_day, by_user = [], []
+    for e in events:
+        tenant = check_tenant(e.tenant)
+        moment = _utc(e.occurred_at)
+        payload = json.dumps(e.properties, sort_keys=True, default=str)
+        by_day.append(
+            (
+                tenant,
+                moment.date(),
+                moment,
+                e.event_id,
+                e.event_type,
+                e.session_id,
+                e.user_id,
+                e.session_id,
+                e.sku,
+                payload,
+            )
+        )
+        by_user.append(
+            (
+                tenant,
+                e.user_id,
+                moment.date(),
+                moment,
+                e.event_id,
+                e.event_type,
+                e.session_id,
+                e.sku,
+                payload,
+            )
+        )
+    _run("storefront", by_day, concurrency)
+    _run("by_user", by_user, concurrency)
+    mark_arrivals((e.tenant, e.occurred_at) for e in events)
+
+
+def day_events(
+    tenant: str, day: date, start: datetime | None = None, end: datetime | None = None
+) -> tuple[list[OrderFact], list[StorefrontEvent]]:
+    """A tenant's order facts and storefront events of one day (optionally [start, end))."""
+    cql = (
+        "SELECT event_time, event_id, event_type, aggregate_id, amount, currency, payload,"
+        " user_id, session_id, sku FROM events_by_day WHERE tenant = %s AND day = %s"
+    )
+    args: tuple[Any, ...] = (check_tenant(tenant), day)
+    if start is not None and end is not None:
+        cql += " AND event_time >= %s AND event_time < %s"
+        args += (start, end)
+    orders: list[OrderFact] = []
+    storefront: list[StorefrontEvent] = []
+    for row in _keyspace_session().execute(cql, args):
+        if row.event_type in ORDER_FACT_TYPES:
+            orders.append(
+                OrderFact(
+                    event_type=row.event_type,
+                    order_id=row.aggregate_id,
+                    occurred_at=_utc(row.event_time),
+                    currency=row.currency,
+                    amount=row.amount,
+                    lines=lines_of(row.payload),
+                )
+            )
+        elif row.event_type in STOREFRONT_TYPES:
+            storefront.append(
+                StorefrontEvent(
+                    event_id=row.event_id,
+                    tenant=tenant,
+                    occurred_at=_utc(row.event_time),
+                    event_type=row.event_type,
+                    user_id=row.user_id or "",
+                    session_id=row.session_id or "",
+                    sku=row.sku,
+                )
+            )
+    return orders, storefront
+
+
+def user_events(tenant: str, user_id: str, day: date) -> list[tuple[datetime, str, str]]:
+    """(time, event id, type) of one shopper's day, in time order."""
+    rows = _keyspace_session().execute(
+        "SELECT event_time, event_id, event_type FROM user_analytics"
+        " WHERE tenant = %s AND user_id = %s AND day = %s",
+        (check_tenant(tenant), user_id, day),
+    )
+    return [(_utc(r.event_time), r.event_id, r.event_type) for r in rows]
+
+
+MetricRows = dict[str, tuple[Decimal, int]]
+
+
+def hourly_rows(tenant: str, day: date) -> dict[int, MetricRows]:
+    """A day's hourly rollups: hour (0-23) -> metric -> (value, events)."""
+    rows = _keyspace_session().execute(
+        "SELECT hour, metric, value, events FROM rollups_hourly WHERE tenant = %s AND day = %s",
+        (check_tenant(tenant), day),
+    )
+    found: dict[int, MetricRows] = {}
+    for row in rows:
+        found.setdefault(row.hour, {})[row.metric] = (row.value, row.events)
+    return found
+
+
+def day_customers(tenant: str, day: date) -> set[str]:
+    rows = _keyspace_session().execute(
+        "SELECT customer_id FROM rollup_customers WHERE tenant = %s AND day = %s",
+        (check_tenant(tenant), day),
+    )
+    return {row.customer_id for row in rows}
+
+
+def write_hourly(tenant: str, hour: datetime, rows: MetricRows, customers: set[str]) -> None:
+    """Overwrite one hour's rollup: its metric rows, its sku history rows, its customers."""
+    tenant = check_tenant(tenant)
+    hour = _utc(hour)
+    day, h = hour.date(), hour.hour
+    previous = hourly_rows(tenant, day).get(h, {})
+    gone = [m for m in previous if m.startswith(UNITS) and m not in rows]
+    _run("sku_delete", [(tenant, m[len(UNITS) :], day, h) for m in gone])
+    _run("hourly_delete", [(tenant, day, h)])
+    _run("customers_delete", [(tenant, day, h)])
+    _run("hourly", [(tenant, day, h, m, value, events) for m, (value, events) in rows.items()])
+    _run("customers", [(tenant, day, h, c) for c in sorted(customers)])
+    _run(
+        "sku",
+        [
+            (tenant, m[len(UNITS) :], day, h, int(value))
+            for m, (value, _) in rows.items()
+            if m.startswith(UNITS)
+        ],
+    )
+
+
+def write_daily(tenant: str, day: date, rows: MetricRows) -> None:
+    """Overwrite one day's rollup rows."""
+    tenant = check_tenant(tenant)
+    month = day.strftime("%Y-%m")
+    _run("daily_delete", [(tenant, month, day)])
+    _run("daily", [(tenant, month, day, m, value, events) for m, (value, events) in rows.items()])
+
+
+def daily_rows(tenant: str, month: str) -> dict[date, MetricRows]:
+    """A month's (`2026-12`) daily rollups: day -> metric -> (value, events)."""
+    rows = _keyspace_session().execute(
+        "SELECT day, metric, value, events FROM rollups_daily WHERE tenant = %s AND month = %s",
+        (check_tenant(tenant), month),
+    )
+    found: dict[date, MetricRows] = {}
+    for row in rows:
+        found.setdefault(row.day.date(), {})[row.metric] = (row.value, row.events)
+    return found
+
+
+def sku_history(tenant: str, sku: str) -> list[tuple[date, int, int]]:
+    """(day, hour, units) of one sku, oldest first."""
+    rows = _keyspace_session().execute(
+        "SELECT day, hour, units FROM rollups_by_sku WHERE tenant = %s AND sku = %s",
+        (check_tenant(tenant), sku),
+    )
+    return [(row.day.date(), row.hour, row.units) for row in rows]
+
+
+def rollup_state(tenant: str) -> tuple[datetime | None, set[datetime]]:
+    """The tenant's rollup watermark and the hours to retry."""
+    row = (
+        _keyspace_session()
+        .execute(
+            "SELECT watermark, retry FROM rollup_state WHERE tenant = %s", (check_tenant(tenant),)
+        )
+        .one()
+    )
+    if row is None:
+        return None, set()
+    watermark = _utc(row.watermark) if row.watermark else None
+    return watermark, {_utc(h) for h in row.retry or ()}
+
+
+def set_rollup_state(tenant: str, watermark: datetime, retry: set[datetime]) -> None:
+    _keyspace_session().execute(
+        "INSERT INTO rollup_state (tenant, watermark, retry) VALUES (%s, %s, %s)",
+        (check_tenant(tenant), watermark, sorted(retry)),
+    )
+
+
+def delete_day(tenant: str, day: date) -> None:
+    """Drop a tenant's raw events of one day (a repair test's data loss, or a re-derive)."""
+    _keyspace_session().execute(
+        "DELETE FROM events_by_day WHERE tenant = %s AND day = %s", (check_tenant(tenant), day)
+    )
+
+
+def delete_event(tenant: str, moment: datetime, event_id: str) -> None:
+    moment = _utc(moment)
+    _keyspace_session().execute(
+        "DELETE FROM events_by_day WHERE tenant = %s AND day = %s AND event_time = %s"
+        " AND event_id = %s",
+        (check_tenant(tenant), moment.date(), moment, event_id),
+    )

@@ -132,3 +132,149 @@ def remember_orders(tenant: str, orders: Sequence[tuple[str, str, float]]) -> No
 def recent_orders(tenant: str, customer_id: str) -> list[str]:
     """A customer's recent order ids, newest first."""
     return client().zrevrange(key(tenant, "customer", customer_id, "orders"), 0, -1)
+
+
+# -- storefront events: live counters and sessions (analytics) ------------------------------
+
+TRACK_EVENT = """
+if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then return 0 end
+local expire_at = tonumber(ARGV[3])
+redis.call('EXPIREAT', KEYS[1], expire_at)
+redis.call('HINCRBY', KEYS[2], ARGV[2], 1)
+redis.call('EXPIREAT', KEYS[2], expire_at)
+local at, now, ttl = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+if at + ttl <= now then return 1 end
+if ARGV[2] == 'product_viewed' then redis.call('HINCRBY', KEYS[3], 'pages_viewed', 1) end
+if ARGV[2] == 'added_to_cart' then redis.call('HINCRBY', KEYS[3], 'cart:' .. ARGV[7], ARGV[8]) end
+local last = tonumber(redis.call('HGET', KEYS[3], 'last_seen') or '0')
+if at > last then
+  redis.call('HSET', KEYS[3], 'last_seen', ARGV[4], 'user_id', ARGV[9])
+  redis.call('EXPIREAT', KEYS[3], math.floor(at + ttl))
+elseif redis.call('TTL', KEYS[3]) < 0 then
+  redis.call('EXPIREAT', KEYS[3], math.floor(last + ttl))
+end
+return 1
+"""
+"""Count an event once: its id joins its hour's seen set, or nothing happens (a replay). A new
+event bumps its (type, hour) counter and refreshes its session, unless the session has expired
+by the event's own time: replayed old events never revive a session or move last_seen back."""
+
+
+def track_events(
+    tenant: str,
+    events: Sequence[Any],
+    now: float,
+    counter_ttl: float,
+    session_ttl: float,
+) -> int:
+    """Live counters per (tenant, type, hour) and session summaries for storefront events
+    (`domain.analytics.StorefrontEvent`) whose hour still has live counters; one pipeline.
+    Returns how many events were counted for the first time."""
+    script = client().register_script(TRACK_EVENT)
+    pipe = client().pipeline(transaction=False)
+    sent = 0
+    for event in events:
+        hour = int(event.occurred_at.timestamp()) // 3600 * 3600
+        expire_at = hour + 3600 + int(counter_ttl)
+        if expire_at <= now:
+            continue
+        keys = [
+            key(tenant, "events", "seen", str(hour)),
+            key(tenant, "counters", str(hour)),
+            key(tenant, "session", event.session_id),
+        ]
+        args = [
+            event.event_id,
+            event.event_type,
+            expire_at,
+            repr(event.occurred_at.timestamp()),
+            repr(now),
+            int(session_ttl),
+            event.sku or "",
+            event.quantity,
+            event.user_id,
+        ]
+        script(keys=keys, args=args, client=pipe)
+        sent += 1
+    return sum(pipe.execute()) if sent else 0
+
+
+def live_counters(tenant: str, hour_epoch: int) -> dict[str, int]:
+    """Events per type in one hour (epoch seconds of its start), while its counters live."""
+    counts = client().hgetall(key(tenant, "counters", str(hour_epoch)))
+    return {event_type: int(n) for event_type, n in counts.items()}
+
+
+def session_summary(tenant: str, session_id: str) -> dict[str, str]:
+    """A live session's summary: last_seen (epoch), user_id, pages_viewed, cart:<sku> units."""
+    return client().hgetall(key(tenant, "session", session_id))
+
+
+# --- recommendations ---------------------------------------------------------------------------
+#
+# Each rebuild writes its lists under its own generation's keys, `rec:<generation>:product:<sku>`
+# (bought together and similar) and `rec:<generation>:customer:<id>` (for you), which no reader
+# looks at until one SET moves the tenant's pointer `rec-generation` onto it. Then every other
+# generation's keys get a TTL: a reader that read the old pointer a moment ago still finds its
+# list, and nothing old outlives the grace period.
+
+RECOMMENDATION_GRACE_SECONDS = 3600
+RECOMMENDATION_BATCH = 5000
+PRODUCT_LISTS = "product"
+CUSTOMER_LISTS = "customer"
+
+
+def _recommendation_pointer(tenant: str) -> str:
+    return key(tenant, "rec-generation")
+
+
+def publish_recommendations(
+    tenant: str,
+    generation: str,
+    products: Mapping[str, Any],
+    customers: Mapping[str, Any],
+) -> int:
+    """Write a generation's lists under its own keys, pipelined in batches; invisible to readers
+    until `switch_recommendations`. Returns how many keys were written."""
+    entries = [(key(tenant, "rec", generation, PRODUCT_LISTS, sku), lists)
+               for sku, lists in products.items()]  # fmt: skip
+    entries += [(key(tenant, "rec", generation, CUSTOMER_LISTS, customer_id), lists)
+                for customer_id, lists in customers.items()]  # fmt: skip
+    for start in range(0, len(entries), RECOMMENDATION_BATCH):
+        pipe = client().pipeline(transaction=False)
+        for name, value in entries[start : start + RECOMMENDATION_BATCH]:
+            pipe.set(name, json.dumps(value, separators=(",", ":")))
+        pipe.execute()
+    return len(entries)
+
+
+def switch_recommendations(
+    tenant: str, generation: str, grace: int = RECOMMENDATION_GRACE_SECONDS
+) -> str | None:
+    """Point readers at `generation` with one SET, then give every other generation's keys of the
+    tenant (the replaced one, and any a failed run left) a TTL. Returns the replaced generation."""
+    redis_client = client()
+    previous = redis_client.set(_recommendation_pointer(tenant), generation, get=True)
+    current = key(tenant, "rec", generation, "")
+    pipe = redis_client.pipeline(transaction=False)
+    for name in redis_client.scan_iter(match=key(tenant, "rec", "*"), count=5000):
+        if not name.startswith(current):
+            pipe.expire(name, grace, nx=True)
+        if len(pipe) >= RECOMMENDATION_BATCH:
+            pipe.execute()
+    pipe.execute()
+    return previous
+
+
+def recommendation_generation(tenant: str) -> str | None:
+    return client().get(_recommendation_pointer(tenant))
+
+
+def recommendation_lists(tenant: str, kind: str, name: str) -> tuple[str | None, Any]:
+    """(active generation, the published lists of a product or customer); (None, None) when
+    nothing is published, (generation, None) when the generation has no list for it."""
+    generation = client().get(_recommendation_pointer(tenant))
+    if generation is None:
+        return None, None
+    value = client().get(key(tenant, "rec", generation, kind, name))
+    return generation, None if value is None else json.loads(value)

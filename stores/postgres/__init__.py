@@ -6,6 +6,12 @@ One module per concern: `schema` (models, engine, transactions, bootstrap, healt
 exports what callers use, so they write `postgres.place_order(...)`.
 """
 
+from stores.postgres.backfills import (
+    BackfillPartition,
+    PartitionStatus,
+    partition_statuses,
+    record_partition,
+)
 from stores.postgres.inventory import get_inventory, set_inventory
 from stores.postgres.orders import (
     Committed,
@@ -16,7 +22,14 @@ from stores.postgres.orders import (
     upsert_user,
 )
 from stores.postgres.outbox import Claim, Routes, claim_pending, pending_deliveries
-from stores.postgres.queries import find_order, latest_orders
+from stores.postgres.queries import (
+    find_order,
+    latest_orders,
+    order_events_between,
+    order_lines,
+    order_times_since,
+    order_truth,
+)
 from stores.postgres.schema import (
     STORE,
     Inventory,
@@ -36,6 +49,7 @@ from stores.postgres.schema import (
 
 __all__ = [
     "STORE",
+    "BackfillPartition",
     "Claim",
     "Committed",
     "Inventory",
@@ -43,6 +57,7 @@ __all__ = [
     "OrderItem",
     "OutboxDelivery",
     "OutboxEvent",
+    "PartitionStatus",
     "Payment",
     "Routes",
     "Tenant",
@@ -57,8 +72,14 @@ __all__ = [
     "get_inventory",
     "health",
     "latest_orders",
+    "order_events_between",
+    "order_lines",
+    "order_times_since",
+    "order_truth",
+    "partition_statuses",
     "pending_deliveries",
     "place_order",
+    "record_partition",
     "set_inventory",
     "unit_of_work",
     "upsert_tenants",

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from domain.orders import PlacedOrder, PricedLine
+from domain.analytics import ORDERS_CANCELLED, ORDERS_PLACED, REVENUE
+from domain.orders import PLACED, PlacedOrder, PricedLine
+from domain.outbox import ORDER_EVENTS, OutboxMessage
 from domain.tenancy import check_tenant
-from stores.postgres.schema import Order, OrderItem, unit_of_work
+from stores.postgres.schema import Order, OrderItem, OutboxEvent, unit_of_work
 
 
 def load_order(session: Session, tenant: str, order_id: str) -> PlacedOrder | None:
@@ -51,3 +56,102 @@ def latest_orders(tenant: str, limit: int = 5) -> list[str]:
                 .limit(limit)
             )
         )
+
+
+def order_truth(tenant: str, start: datetime, end: datetime) -> dict[datetime, dict[str, Decimal]]:
+    """What PostgreSQL says of each UTC hour in [start, end): orders placed, orders cancelled and
+    the revenue of the placed ones per currency (exact). Hours without orders are absent."""
+    tenant = check_tenant(tenant)
+    hour = func.date_trunc("hour", func.timezone("UTC", Order.placed_at))
+    cancelled_hour = func.date_trunc("hour", func.timezone("UTC", Order.cancelled_at))
+    truth: dict[datetime, dict[str, Decimal]] = {}
+
+    def add(at: datetime, metric: str, value: Decimal | int) -> None:
+        metrics = truth.setdefault(at.replace(tzinfo=UTC), {})
+        metrics[metric] = metrics.get(metric, Decimal(0)) + Decimal(value)
+
+    with unit_of_work() as session:
+        placed = session.execute(
+            select(hour, Order.currency, func.count(), func.sum(Order.total))
+            .where(Order.tenant_id == tenant, Order.placed_at >= start, Order.placed_at < end)
+            .group_by(hour, Order.currency)
+        )
+        for at, currency, count, revenue in placed:
+            add(at, ORDERS_PLACED, count)
+            add(at, REVENUE + currency, revenue)
+        cancelled = session.execute(
+            select(cancelled_hour, func.count())
+            .where(
+                Order.tenant_id == tenant,
+                Order.cancelled_at >= start,
+                Order.cancelled_at < end,
+            )
+            .group_by(cancelled_hour)
+        )
+        for at, count in cancelled:
+            add(at, ORDERS_CANCELLED, count)
+    return truth
+
+
+def order_times_since(tenant: str, since: datetime) -> list[datetime]:
+    """When a tenant's orders were placed or cancelled at or after `since`."""
+    tenant = check_tenant(tenant)
+    with unit_of_work() as session:
+        placed = session.scalars(
+            select(Order.placed_at).where(Order.tenant_id == tenant, Order.placed_at >= since)
+        )
+        cancelled = session.scalars(
+            select(Order.cancelled_at).where(Order.tenant_id == tenant, Order.cancelled_at >= since)
+        )
+        return [*placed, *(at for at in cancelled if at is not None)]
+
+
+def order_events_between(tenant: str, start: datetime, end: datetime) -> list[OutboxMessage]:
+    """A tenant's order events (placed, cancelled) written in [start, end), in event order: what
+    Cassandra's analytics events are derived from."""
+    tenant = check_tenant(tenant)
+    with unit_of_work() as session:
+        rows = session.scalars(
+            select(OutboxEvent)
+            .where(
+                OutboxEvent.tenant_id == tenant,
+                OutboxEvent.event_type.in_(sorted(ORDER_EVENTS)),
+                OutboxEvent.created_at >= start,
+                OutboxEvent.created_at < end,
+            )
+            .order_by(OutboxEvent.event_id)
+        )
+        return [
+            OutboxMessage(
+                event_id=row.event_id,
+                tenant=row.tenant_id,
+                aggregate_type=row.aggregate_type,
+                aggregate_id=row.aggregate_id,
+                event_type=row.event_type,
+                payload=row.payload,
+                created_at=row.created_at,
+            )
+            for row in rows
+        ]
+
+
+def order_lines(tenant: str, since: datetime) -> list[tuple[str, str, str]]:
+    """(order_id, customer_id, sku) of every line of the tenant's orders placed since `since`
+    and still placed: a cancelled order's lines are not returned. One set-based read, streamed
+    from the server in chunks, in (order, line) order."""
+    statement = (
+        select(Order.order_id, Order.customer_id, OrderItem.sku)
+        .join(
+            OrderItem,
+            (OrderItem.tenant_id == Order.tenant_id) & (OrderItem.order_id == Order.order_id),
+        )
+        .where(
+            Order.tenant_id == check_tenant(tenant),
+            Order.placed_at >= since,
+            Order.status == PLACED,
+        )
+        .order_by(Order.order_id, OrderItem.line_no)
+        .execution_options(yield_per=20_000)
+    )
+    with unit_of_work() as session:
+        return [tuple(row) for row in session.execute(statement)]
