@@ -8,14 +8,12 @@ bulk path. Cassandra writes are upserts by primary key, so replaying an event ch
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import cache
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
@@ -32,12 +30,14 @@ from domain.analytics import (
     lines_of,
 )
 from domain.outbox import ORDER_EVENTS as ORDER_FACT_TYPES
-from domain.settings import public_address, settings
+from domain.settings import Settings, public_address, settings
 from domain.tenancy import check_tenant
+from stores import clients
 from stores.health import StoreHealth, measure
 
 STORE = "cassandra"
-IDENTIFIER = re.compile(r"[a-z][a-z0-9_]{0,47}")
+PROTOCOL_VERSION = 5
+"""Cassandra 5 speaks v5; naming it spares the driver a downgrade dance and its warnings."""
 
 TABLES = (
     """CREATE TABLE IF NOT EXISTS events_by_day (
@@ -74,74 +74,86 @@ class AnalyticsEvent:
 
 @dataclass(frozen=True)
 class ConnectionConfig:
-    hosts: list[str]
-    port: int
+    hosts: list[tuple[str, int]]
+    """Every contact point with its port; the driver discovers the rest of the ring from them."""
     keyspace: str
     replication_factor: int
     username: str | None
     password: str | None
 
+    def __repr__(self) -> str:  # the password
+        return f"ConnectionConfig(hosts={self.hosts!r}, keyspace={self.keyspace!r})"
 
-def connection_config() -> ConnectionConfig:
-    """Parse `cassandra://[user:pass@]host[,host]:port/keyspace[?replication_factor=N]`."""
-    url = urlsplit(settings().cassandra_url.get_secret_value())
-    keyspace = url.path.strip("/") or "polyflow"
-    if not IDENTIFIER.fullmatch(keyspace):
-        raise ValueError(f"POLYFLOW_CASSANDRA_URL: invalid keyspace name {keyspace!r}")
-    hostlist = url.netloc.rsplit("@", 1)[-1]
-    hosts = [h.rsplit(":", 1)[0] for h in hostlist.split(",")]
-    replication = int(parse_qs(url.query).get("replication_factor", ["1"])[0])
+
+def connection_config(config: Settings | None = None) -> ConnectionConfig:
+    """`cassandra://[user:pass@]host[:port][,host[:port]...]/keyspace[?replication_factor=N]`,
+    as `domain.settings` parsed and checked it (the keyspace against IDENTIFIER)."""
+    url = (config or settings()).cassandra_url
+    username, password = url.credentials or (None, None)
     return ConnectionConfig(
-        hosts=hosts,
-        port=url.port or 9042,
-        keyspace=keyspace,
-        replication_factor=replication,
-        username=url.username,
-        password=url.password,
+        hosts=url.hosts,
+        keyspace=url.keyspace,
+        replication_factor=url.replication_factor,
+        username=username,
+        password=password,
     )
 
 
-@cache
-def _cluster() -> Cluster:
-    config = connection_config()
+def _connect(config: Settings) -> Session:
+    cassandra = connection_config(config)
     auth = (
-        PlainTextAuthProvider(config.username, config.password or "") if config.username else None
+        PlainTextAuthProvider(cassandra.username, cassandra.password or "")
+        if cassandra.username
+        else None
     )
-    timeout = settings().connect_timeout
+    timeout = config.connect_timeout
     profile = ExecutionProfile(
         load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy()),
         request_timeout=timeout * 4,
     )
-    return Cluster(
-        contact_points=config.hosts,
-        port=config.port,
+    cluster = Cluster(
+        contact_points=cassandra.hosts,
         auth_provider=auth,
         connect_timeout=timeout,
         control_connection_timeout=timeout,
-        protocol_version=5,
+        protocol_version=PROTOCOL_VERSION,
         execution_profiles={EXEC_PROFILE_DEFAULT: profile},
     )
+    try:
+        return cluster.connect()
+    except BaseException:
+        cluster.shutdown()
+        raise
 
 
-@cache
+def _shutdown(cql: Session) -> None:
+    cql.cluster.shutdown()
+
+
+_prepared_on: Session | None = None
+
+
 def session() -> Session:
-    """The process-wide session; the driver pools connections per host."""
-    return _cluster().connect()
+    """The process-wide session for the configured URL (see `stores.clients`); the driver pools
+    connections per host. Statements are prepared per cluster, so when the session changes
+    (another URL under an override, a reconnect after `close`) the cached ones are dropped."""
+    global _prepared_on
+    cql = clients.shared(STORE, _connect, _shutdown)
+    if cql is not _prepared_on:
+        _insert_event.cache_clear()
+        _clear_analytics_statements()
+        _prepared_on = cql
+    return cql
 
 
 def close() -> None:
-    if _cluster.cache_info().currsize:
-        _cluster().shutdown()
-    _insert_event.cache_clear()
-    _clear_analytics_statements()
-    session.cache_clear()
-    _cluster.cache_clear()
+    clients.close(STORE)
 
 
 def bootstrap() -> None:
     """Create the keyspace and tables if missing."""
     config = connection_config()
-    # Identifiers cannot be bound in CQL; the keyspace name was checked against IDENTIFIER.
+    # Identifiers cannot be bound in CQL; domain.settings checked the keyspace name (IDENTIFIER).
     create_keyspace = (
         f"CREATE KEYSPACE IF NOT EXISTS {config.keyspace} WITH replication = "
         f"{{'class': 'SimpleStrategy', 'replication_factor': {config.replication_factor}}}"

@@ -12,13 +12,13 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any
 
 from elasticsearch import Elasticsearch, NotFoundError, helpers
 
-from domain.settings import public_address, settings
+from domain.settings import Settings, public_address, settings
 from domain.tenancy import check_tenant
+from stores import clients
 from stores.health import StoreHealth, measure
 
 STORE = "elasticsearch"
@@ -61,22 +61,23 @@ def new_index_name(tenant: str) -> str:
     return f"{read_alias(tenant)}-{datetime.now(UTC):%Y%m%d%H%M%S%f}"
 
 
-@cache
-def client() -> Elasticsearch:
-    """The process-wide client; it pools HTTP connections."""
-    config = settings()
+def _connect(config: Settings) -> Elasticsearch:
     return Elasticsearch(
-        config.elasticsearch_url.get_secret_value(),
+        config.elasticsearch_url.reveal(),
         request_timeout=max(config.connect_timeout * 10, 30),
         retry_on_timeout=True,
         max_retries=2,
     )
 
 
+def client() -> Elasticsearch:
+    """The process-wide client for the configured URL (see `stores.clients`); it pools HTTP
+    connections."""
+    return clients.shared(STORE, _connect, Elasticsearch.close)
+
+
 def close() -> None:
-    if client.cache_info().currsize:
-        client().close()
-        client.cache_clear()
+    clients.close(STORE)
 
 
 def bootstrap() -> None:

@@ -10,7 +10,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any
 
 from pymongo import ASCENDING, MongoClient, UpdateOne
@@ -18,8 +17,9 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError
 
-from domain.settings import public_address, settings
+from domain.settings import Settings, public_address, settings
 from domain.tenancy import check_tenant
+from stores import clients
 from stores.health import StoreHealth, measure
 
 STORE = "mongodb"
@@ -29,17 +29,20 @@ SEARCH_WATERMARKS = "search_watermarks"
 CUSTOMERS = "customers"
 
 
-@cache
-def client() -> MongoClient:
-    """The process-wide client; pymongo pools its connections."""
-    config = settings()
+def _connect(config: Settings) -> MongoClient:
     timeout_ms = int(config.connect_timeout * 1000)
     return MongoClient(
-        config.mongodb_url.get_secret_value(),
+        config.mongodb_url.reveal(),
         serverSelectionTimeoutMS=timeout_ms,
         connectTimeoutMS=timeout_ms,
         tz_aware=True,
     )
+
+
+def client() -> MongoClient:
+    """The process-wide client for the configured URL (see `stores.clients`); pymongo pools
+    its connections."""
+    return clients.shared(STORE, _connect, MongoClient.close)
 
 
 def database() -> Database:
@@ -47,9 +50,7 @@ def database() -> Database:
 
 
 def close() -> None:
-    if client.cache_info().currsize:
-        client().close()
-        client.cache_clear()
+    clients.close(STORE)
 
 
 def bootstrap() -> None:

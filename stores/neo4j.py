@@ -8,14 +8,13 @@ onto the same nodes and relationships instead of duplicating them.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from functools import cache
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from neo4j import Driver, GraphDatabase
 
-from domain.settings import public_address, settings
+from domain.settings import Settings, public_address, settings
 from domain.tenancy import check_tenant
+from stores import clients
 from stores.health import StoreHealth, measure
 
 STORE = "neo4j"
@@ -45,26 +44,27 @@ MERGE (p)-[:IN_CATEGORY]->(c)
 """A product sits in exactly its current category: a moved product leaves its old one."""
 
 
-@cache
-def driver() -> Driver:
-    """The process-wide driver (it pools Bolt connections); credentials come from the URL."""
-    config = settings()
-    url = urlsplit(config.neo4j_url.get_secret_value())
-    auth = (url.username, url.password or "") if url.username else None
-    bare = urlunsplit((url.scheme, f"{url.hostname}:{url.port or 7687}", url.path, "", ""))
+def _connect(config: Settings) -> Driver:
+    """Credentials come from the URL (`bolt://user:password@host:port`, percent-encoded) and go
+    to the driver as `auth`, the URL without them as its address."""
+    url = config.neo4j_url
     return GraphDatabase.driver(
-        bare,
-        auth=auth,
+        url.driver_uri(),
+        auth=url.credentials,
         connection_timeout=config.connect_timeout,
         connection_acquisition_timeout=config.connect_timeout * 4,
         max_transaction_retry_time=config.connect_timeout * 4,
     )
 
 
+def driver() -> Driver:
+    """The process-wide driver for the configured URL (see `stores.clients`); it pools Bolt
+    connections."""
+    return clients.shared(STORE, _connect, Driver.close)
+
+
 def close() -> None:
-    if driver.cache_info().currsize:
-        driver().close()
-        driver.cache_clear()
+    clients.close(STORE)
 
 
 def bootstrap() -> None:

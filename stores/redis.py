@@ -9,14 +9,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 import redis
 from redis.commands.core import Script
 
-from domain.settings import public_address, settings
+from domain.settings import Settings, public_address, settings
 from domain.tenancy import check_tenant
+from stores import clients
 from stores.health import StoreHealth, measure
 
 STORE = "redis"
@@ -28,12 +28,9 @@ def key(tenant: str, *parts: str) -> str:
     return ":".join(("pf", check_tenant(tenant), *parts))
 
 
-@cache
-def client() -> redis.Redis:
-    """The process-wide client; redis-py pools its connections."""
-    config = settings()
+def _connect(config: Settings) -> redis.Redis:
     return redis.Redis.from_url(
-        config.redis_url.get_secret_value(),
+        config.redis_url.reveal(),
         socket_connect_timeout=config.connect_timeout,
         socket_timeout=config.connect_timeout * 2,
         health_check_interval=30,
@@ -41,10 +38,14 @@ def client() -> redis.Redis:
     )
 
 
+def client() -> redis.Redis:
+    """The process-wide client for the configured URL (see `stores.clients`); redis-py pools
+    its connections."""
+    return clients.shared(STORE, _connect, redis.Redis.close)
+
+
 def close() -> None:
-    if client.cache_info().currsize:
-        client().close()
-        client.cache_clear()
+    clients.close(STORE)
 
 
 def bootstrap() -> None:
@@ -99,8 +100,9 @@ class Versioned:
     fields: Mapping[str, str]
 
 
-@cache
 def _guarded_hset() -> Script:
+    """Registered on the current client (a Script is bound to one), so it follows an override;
+    registering only hashes the text."""
     return client().register_script(GUARDED_HSET)
 
 

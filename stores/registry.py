@@ -6,7 +6,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from stores import cassandra, elasticsearch, mongodb, neo4j, postgres, redis
+from stores import cassandra, clients, elasticsearch, mongodb, neo4j, postgres, redis
 from stores.health import StoreHealth
 
 
@@ -31,5 +31,5 @@ def check_health() -> list[StoreHealth]:
 
 
 def close_all() -> None:
-    for store in STORES:
-        store.close()
+    """Close every client the process opened, whichever store and URL (see `stores.clients`)."""
+    clients.close()

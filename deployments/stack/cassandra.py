@@ -137,10 +137,19 @@ class Cassandra(Server):
         ]
 
     def probe(self) -> str:
-        from cassandra.cluster import Cluster  # the driver is heavy; import only when probing
+        # The driver is heavy: imported only when probing.
+        from cassandra.cluster import Cluster
+        from cassandra.policies import RoundRobinPolicy
 
+        # A named protocol version and balancing policy: otherwise the driver warns on every
+        # probe ("Downgrading core protocol version", "no load_balancing_policy").
         cluster = Cluster(
-            [self.host], port=self.port, connect_timeout=2.0, control_connection_timeout=2.0
+            [self.host],
+            port=self.port,
+            connect_timeout=2.0,
+            control_connection_timeout=2.0,
+            protocol_version=5,
+            load_balancing_policy=RoundRobinPolicy(),
         )
         try:
             session = cluster.connect()

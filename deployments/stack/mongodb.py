@@ -20,7 +20,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote
 
 import psycopg
 from psycopg import sql
@@ -46,13 +46,10 @@ class FerretDB(Server):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        url = urlsplit(settings().postgres_url.get_secret_value())
-        self.backend = {
-            "host": url.hostname or "127.0.0.1",
-            "port": url.port or 5432,
-            "user": url.username or "polyflow",
-            "password": url.password or "",
-        }
+        url = settings().postgres_url
+        host, port = url.hosts[0]
+        user, password = url.credentials or ("polyflow", "")
+        self.backend = {"host": host, "port": port, "user": user, "password": password}
 
     @property
     def binary(self) -> Path:
@@ -113,7 +110,8 @@ class FerretDB(Server):
             "--listen-addr",
             self.address,
             "--postgresql-url",
-            f"postgres://{backend['user']}:{backend['password']}@{backend['host']}:"
+            f"postgres://{quote(backend['user'], safe='')}:{quote(backend['password'], safe='')}"
+            f"@{backend['host']}:"
             f"{backend['port']}/{BACKEND_DATABASE}",
         ]
 

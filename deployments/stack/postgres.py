@@ -10,7 +10,6 @@ from __future__ import annotations
 import subprocess
 import tempfile
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import psycopg
 
@@ -38,11 +37,10 @@ class Postgres(Server):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        url = urlsplit(settings().postgres_url.get_secret_value())
-        self.port = url.port or 5432
-        self.role = url.username or "polyflow"
-        self.password = url.password or ""
-        self.database = url.path.lstrip("/") or "polyflow"
+        url = settings().postgres_url
+        self.port = url.hosts[0][1]
+        self.role, self.password = url.credentials or ("polyflow", "")
+        self.database = url.database or "polyflow"
 
     @property
     def version(self) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from urllib.parse import urlsplit
 
 import redis
 
@@ -19,9 +18,9 @@ class Redis(Server):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        url = urlsplit(settings().redis_url.get_secret_value())
-        self.port = url.port or 6379
-        self.password = url.password
+        url = settings().redis_url
+        self.port = url.hosts[0][1]
+        self.password = url.credentials[1] if url.credentials else None
 
     @property
     def version(self) -> str:

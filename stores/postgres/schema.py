@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
-from functools import cache
 from typing import Any
 
 from sqlalchemy import (
@@ -30,11 +29,12 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from domain.money import MAX_AMOUNT
-from domain.settings import public_address, settings
+from domain.settings import Settings, public_address, settings
+from stores import clients
 from stores.health import StoreHealth, measure
 
 STORE = "postgres"
@@ -187,17 +187,21 @@ MIGRATIONS = (
 current one (dropping a NUMERIC scale needs no table rewrite)."""
 
 
-@cache
-def engine() -> Engine:
-    """The process-wide pooled engine."""
-    config = settings()
+def _connect(config: Settings) -> Engine:
+    # psycopg 3 whatever the scheme says: "postgresql://" alone would pick psycopg2.
+    url = make_url(config.postgres_url.reveal()).set(drivername="postgresql+psycopg")
     return create_engine(
-        config.postgres_url.get_secret_value(),
+        url,
         pool_size=10,
         max_overflow=20,
         pool_pre_ping=True,
         connect_args={"connect_timeout": max(1, round(config.connect_timeout))},
     )
+
+
+def engine() -> Engine:
+    """The process-wide pooled engine for the configured URL (see `stores.clients`)."""
+    return clients.shared(STORE, _connect, Engine.dispose)
 
 
 @contextmanager
@@ -208,9 +212,7 @@ def unit_of_work() -> Iterator[Session]:
 
 
 def close() -> None:
-    if engine.cache_info().currsize:
-        engine().dispose()
-        engine.cache_clear()
+    clients.close(STORE)
 
 
 def bootstrap() -> None:
