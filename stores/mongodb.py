@@ -320,3 +320,24 @@ def find_customer(tenant: str, customer_id: str) -> dict[str, Any] | None:
     return database()[CUSTOMERS].find_one(
         {"tenant": check_tenant(tenant), "customer_id": customer_id}, {"_id": False}
     )
+
+
+RECOMMENDATION_FIELDS = {
+    "_id": False,
+    "sku": True,
+    "category": True,
+    "tags": True,
+    "attributes": True,
+}
+
+
+def catalog_features(tenant: str, batch_size: int = 5000) -> list[dict[str, Any]]:
+    """sku, category, tags and attributes of every product of a tenant: what similarity needs,
+    read with one cursor (no sort, which FerretDB would do by scanning)."""
+    cursor = database()[PRODUCTS].find({"tenant": check_tenant(tenant)}, RECOMMENDATION_FIELDS)
+    return list(cursor.batch_size(batch_size))
+
+
+def catalog_tenants() -> list[str]:
+    """The tenants that have a catalog, sorted."""
+    return sorted(database()[PRODUCTS].distinct("tenant"))

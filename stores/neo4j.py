@@ -69,7 +69,7 @@ def close() -> None:
 
 def bootstrap() -> None:
     """Create the uniqueness constraints (and the indexes behind them) if missing."""
-    for constraint in CONSTRAINTS:
+    for constraint in (*CONSTRAINTS, *RECOMMENDATION_SCHEMA):
         driver().execute_query(constraint)
 
 
@@ -164,3 +164,275 @@ def purchases(tenant: str, order_id: str) -> dict[str, dict[str, Any]]:
         order_id=order_id,
     )
     return {record["sku"]: record.data() for record in records}
+
+
+# --- recommendation generations ---------------------------------------------------------------
+#
+# Community edition has one database, so a tenant's recommendations live in generations: every
+# FREQUENTLY_BOUGHT_WITH and SIMILAR_TO edge, and every CustomerSeeds node (what a customer had
+# bought when the generation was computed), carries its generation id. A RecommendationGeneration
+# node per (tenant, generation) records its state: loading -> active -> retired. One
+# RecommendationPointer per tenant names the active generation; readers follow it, so a
+# generation being loaded, or left half-loaded by a run that died, is invisible to them.
+
+RECOMMENDATION_SCHEMA = (
+    "CREATE CONSTRAINT recommendation_pointer_key IF NOT EXISTS "
+    "FOR (p:RecommendationPointer) REQUIRE p.tenant IS UNIQUE",
+    "CREATE CONSTRAINT recommendation_generation_key IF NOT EXISTS "
+    "FOR (g:RecommendationGeneration) REQUIRE (g.tenant, g.generation) IS UNIQUE",
+    "CREATE CONSTRAINT customer_seeds_key IF NOT EXISTS "
+    "FOR (s:CustomerSeeds) REQUIRE (s.tenant, s.generation, s.customer_id) IS UNIQUE",
+    "CREATE INDEX customer_seeds_generation IF NOT EXISTS FOR (s:CustomerSeeds) ON (s.generation)",
+    "CREATE INDEX bought_with_generation IF NOT EXISTS "
+    "FOR ()-[r:FREQUENTLY_BOUGHT_WITH]-() ON (r.generation)",
+    "CREATE INDEX similar_to_generation IF NOT EXISTS FOR ()-[r:SIMILAR_TO]-() ON (r.generation)",
+)
+LOAD_BATCH = 5000
+"""Rows per UNWIND transaction while loading a generation."""
+DELETE_BATCH = 10_000
+"""Rows per inner transaction when a generation is deleted."""
+LOADING = "loading"
+ACTIVE = "active"
+RETIRED = "retired"
+
+LOAD_BOUGHT_WITH = """
+UNWIND $rows AS row
+MERGE (a:Product {tenant: $tenant, sku: row.source})
+MERGE (b:Product {tenant: $tenant, sku: row.target})
+MERGE (a)-[r:FREQUENTLY_BOUGHT_WITH {generation: $generation}]->(b)
+SET r.weight = row.weight, r.support = row.support, r.confidence = row.confidence,
+    r.lift = row.lift
+"""
+LOAD_SIMILAR = """
+UNWIND $rows AS row
+MERGE (a:Product {tenant: $tenant, sku: row.source})
+MERGE (b:Product {tenant: $tenant, sku: row.target})
+MERGE (a)-[r:SIMILAR_TO {generation: $generation}]->(b)
+SET r.score = row.score
+"""
+LOAD_SEEDS = """
+UNWIND $rows AS row
+MERGE (s:CustomerSeeds {tenant: $tenant, generation: $generation, customer_id: row.customer_id})
+SET s.skus = row.skus
+"""
+"""MERGE, not CREATE: a batch retried after a lost reply lands on the same edges."""
+
+SWITCH_GENERATION = """
+MATCH (g:RecommendationGeneration {tenant: $tenant, generation: $generation})
+MERGE (p:RecommendationPointer {tenant: $tenant})
+WITH p, g, p.active AS previous
+OPTIONAL MATCH (old:RecommendationGeneration {tenant: $tenant, generation: previous})
+SET old.state = $retired
+SET g.state = $active, g.switched_at = datetime(), g.checksum = $checksum
+SET p.active = $generation, p.previous = previous, p.top_n = g.top_n,
+    p.switched_at = datetime()
+RETURN previous
+"""
+"""One write transaction: the generation becomes active and the pointer names it, or neither."""
+
+BOUGHT_TOGETHER = """
+MATCH (ptr:RecommendationPointer {tenant: $tenant})
+OPTIONAL MATCH (:Product {tenant: $tenant, sku: $sku})
+      -[r:FREQUENTLY_BOUGHT_WITH {generation: ptr.active}]->(q:Product)
+WITH ptr, q, r ORDER BY r.weight DESC, r.support DESC, q.sku
+WITH ptr, [x IN collect([q.sku, r.weight]) WHERE x[0] IS NOT NULL] AS ranked
+RETURN ptr.active AS generation, ranked[0..ptr.top_n] AS ranked
+"""
+SIMILAR_PRODUCTS = """
+MATCH (ptr:RecommendationPointer {tenant: $tenant})
+OPTIONAL MATCH (:Product {tenant: $tenant, sku: $sku})
+      -[r:SIMILAR_TO {generation: ptr.active}]->(q:Product)
+WITH ptr, q, r ORDER BY r.score DESC, q.sku
+WITH ptr, [x IN collect([q.sku, r.score]) WHERE x[0] IS NOT NULL] AS ranked
+RETURN ptr.active AS generation, ranked[0..ptr.top_n] AS ranked
+"""
+FOR_YOU = """
+MATCH (ptr:RecommendationPointer {tenant: $tenant})
+OPTIONAL MATCH (s:CustomerSeeds {tenant: $tenant, generation: ptr.active,
+                                 customer_id: $customer_id})
+WITH ptr, coalesce(s.skus, []) AS seeds
+CALL (ptr, seeds) {
+  UNWIND seeds AS seed
+  MATCH (:Product {tenant: $tenant, sku: seed})
+        -[r:FREQUENTLY_BOUGHT_WITH|SIMILAR_TO]->(q:Product)
+  WHERE r.generation = ptr.active AND NOT q.sku IN seeds
+  WITH q.sku AS sku, sum(toInteger(round(coalesce(r.weight, r.score) * 1000000))) AS micros
+  ORDER BY micros DESC, sku
+  RETURN collect([sku, micros]) AS ranked
+}
+RETURN ptr.active AS generation,
+       [x IN ranked[0..ptr.top_n] | [x[0], toFloat(x[1]) / 1000000.0]] AS ranked
+"""
+"""The seed's two queries in one: what the customer's seeds were bought with or are similar to,
+minus the seeds, by summed weight in integer millionths (the same sums the rebuild computed)."""
+
+
+def bootstrap_recommendations() -> None:
+    for statement in RECOMMENDATION_SCHEMA:
+        driver().execute_query(statement)
+
+
+def begin_generation(tenant: str, generation: str, top_n: int) -> None:
+    """Register a generation about to be loaded; until it is switched, no reader sees it."""
+    driver().execute_query(
+        "MERGE (g:RecommendationGeneration {tenant: $tenant, generation: $generation}) "
+        "ON CREATE SET g.state = $loading, g.started_at = datetime(), g.top_n = $top_n",
+        tenant=check_tenant(tenant),
+        generation=generation,
+        loading=LOADING,
+        top_n=top_n,
+    )
+
+
+def _load(query: str, tenant: str, generation: str, rows: Sequence[Mapping[str, Any]]) -> int:
+    check_tenant(tenant)
+    for start in range(0, len(rows), LOAD_BATCH):
+        driver().execute_query(
+            query,
+            rows=[dict(row) for row in rows[start : start + LOAD_BATCH]],
+            tenant=tenant,
+            generation=generation,
+        )
+    return len(rows)
+
+
+def load_bought_together(tenant: str, generation: str, rows: Sequence[Mapping[str, Any]]) -> int:
+    """FREQUENTLY_BOUGHT_WITH {weight, support, confidence, lift, generation} edges, in batches;
+    rows have source, target, weight, support, confidence, lift."""
+    return _load(LOAD_BOUGHT_WITH, tenant, generation, rows)
+
+
+def load_similar(tenant: str, generation: str, rows: Sequence[Mapping[str, Any]]) -> int:
+    """SIMILAR_TO {score, generation} edges, in batches; rows have source, target, score."""
+    return _load(LOAD_SIMILAR, tenant, generation, rows)
+
+
+def load_seeds(tenant: str, generation: str, rows: Sequence[Mapping[str, Any]]) -> int:
+    """One CustomerSeeds node per customer: the skus their "for you" list starts from."""
+    return _load(LOAD_SEEDS, tenant, generation, rows)
+
+
+def generation_bought_together(tenant: str, generation: str) -> list[dict[str, Any]]:
+    """Every FREQUENTLY_BOUGHT_WITH edge of one generation of a tenant, as loaded."""
+    records, _, _ = driver().execute_query(
+        "MATCH (a:Product)-[r:FREQUENTLY_BOUGHT_WITH {generation: $generation}]->(b:Product) "
+        "WHERE a.tenant = $tenant "
+        "RETURN a.sku AS source, b.sku AS target, r.support AS support, r.weight AS weight, "
+        "b.tenant AS target_tenant",
+        tenant=check_tenant(tenant),
+        generation=generation,
+    )
+    return [record.data() for record in records]
+
+
+def generation_similar(tenant: str, generation: str) -> list[dict[str, Any]]:
+    records, _, _ = driver().execute_query(
+        "MATCH (a:Product)-[r:SIMILAR_TO {generation: $generation}]->(b:Product) "
+        "WHERE a.tenant = $tenant "
+        "RETURN a.sku AS source, b.sku AS target, r.score AS score, b.tenant AS target_tenant",
+        tenant=check_tenant(tenant),
+        generation=generation,
+    )
+    return [record.data() for record in records]
+
+
+def generation_seeds(tenant: str, generation: str) -> list[dict[str, Any]]:
+    records, _, _ = driver().execute_query(
+        "MATCH (s:CustomerSeeds {generation: $generation}) WHERE s.tenant = $tenant "
+        "RETURN s.customer_id AS customer_id, s.skus AS skus",
+        tenant=check_tenant(tenant),
+        generation=generation,
+    )
+    return [record.data() for record in records]
+
+
+def switch_generation(tenant: str, generation: str, checksum: str) -> str | None:
+    """Make a loaded generation the tenant's active one; returns the one it replaced."""
+    records, _, _ = driver().execute_query(
+        SWITCH_GENERATION,
+        tenant=check_tenant(tenant),
+        generation=generation,
+        checksum=checksum,
+        active=ACTIVE,
+        retired=RETIRED,
+    )
+    if not records:
+        raise LookupError(f"generation {generation} of tenant {tenant!r} was never begun")
+    return records[0]["previous"]
+
+
+def active_generation(tenant: str) -> str | None:
+    records, _, _ = driver().execute_query(
+        "MATCH (p:RecommendationPointer {tenant: $tenant}) RETURN p.active AS active",
+        tenant=check_tenant(tenant),
+    )
+    return records[0]["active"] if records else None
+
+
+def recommendation_generations(tenant: str) -> list[dict[str, Any]]:
+    """The tenant's generations, newest first, with their state."""
+    records, _, _ = driver().execute_query(
+        "MATCH (g:RecommendationGeneration {tenant: $tenant}) "
+        "RETURN g.generation AS generation, g.state AS state ORDER BY generation DESC",
+        tenant=check_tenant(tenant),
+    )
+    return [record.data() for record in records]
+
+
+def drop_generation(tenant: str, generation: str) -> None:
+    """Delete one generation of a tenant: its edges and seeds in batches of `DELETE_BATCH`, each
+    batch its own transaction (`CALL ... IN TRANSACTIONS` needs an auto-commit transaction,
+    hence `session.run`), then its record. The active generation is never dropped."""
+    check_tenant(tenant)
+    if active_generation(tenant) == generation:
+        raise ValueError(f"generation {generation} is the active one of tenant {tenant!r}")
+    statements = (
+        "MATCH (a:Product)-[r:FREQUENTLY_BOUGHT_WITH {generation: $generation}]->() "
+        "WHERE a.tenant = $tenant "
+        f"CALL (r) {{ DELETE r }} IN TRANSACTIONS OF {DELETE_BATCH} ROWS",
+        "MATCH (a:Product)-[r:SIMILAR_TO {generation: $generation}]->() "
+        "WHERE a.tenant = $tenant "
+        f"CALL (r) {{ DELETE r }} IN TRANSACTIONS OF {DELETE_BATCH} ROWS",
+        "MATCH (s:CustomerSeeds {generation: $generation}) WHERE s.tenant = $tenant "
+        f"CALL (s) {{ DELETE s }} IN TRANSACTIONS OF {DELETE_BATCH} ROWS",
+        "MATCH (g:RecommendationGeneration {tenant: $tenant, generation: $generation}) DELETE g",
+    )
+    with driver().session() as session:
+        for statement in statements:
+            session.run(statement, tenant=tenant, generation=generation).consume()
+
+
+def prune_generations(tenant: str, keep: int, current: str) -> list[str]:
+    """Drop the generations beyond the newest `keep` that were active once (the active one
+    counts), and every other one still loading but `current`: what a run that died half-way
+    left behind. Returns the dropped ids."""
+    generations = recommendation_generations(tenant)
+    active = active_generation(tenant)
+    served = [g["generation"] for g in generations if g["state"] in (ACTIVE, RETIRED)]
+    kept = {active, current, *served[:keep]}
+    dropped = [g["generation"] for g in generations if g["generation"] not in kept]
+    for generation in dropped:
+        drop_generation(tenant, generation)
+    return dropped
+
+
+def _ranked(query: str, **parameters: Any) -> tuple[str | None, list[tuple[str, float]]]:
+    records, _, _ = driver().execute_query(query, routing_="r", **parameters)
+    if not records:
+        return None, []
+    return records[0]["generation"], [(sku, float(score)) for sku, score in records[0]["ranked"]]
+
+
+def bought_together(tenant: str, sku: str) -> tuple[str | None, list[tuple[str, float]]]:
+    """(active generation, the product's top N bought-together (sku, weight)); (None, []) when
+    the tenant has no active generation."""
+    return _ranked(BOUGHT_TOGETHER, tenant=check_tenant(tenant), sku=sku)
+
+
+def similar_products(tenant: str, sku: str) -> tuple[str | None, list[tuple[str, float]]]:
+    return _ranked(SIMILAR_PRODUCTS, tenant=check_tenant(tenant), sku=sku)
+
+
+def recommended_for(tenant: str, customer_id: str) -> tuple[str | None, list[tuple[str, float]]]:
+    """(active generation, the customer's top N "for you" (sku, summed weight))."""
+    return _ranked(FOR_YOU, tenant=check_tenant(tenant), customer_id=customer_id)
