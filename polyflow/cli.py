@@ -24,6 +24,17 @@ app.add_typer(events_app, name="events")
 app.add_typer(analytics_app, name="analytics")
 app.add_typer(backfill_app, name="backfill")
 app.command()(serve)
+
+
+@app.callback()
+def main(ctx: typer.Context) -> None:
+    """polyflow: Prefect pipelines over six real stores."""
+    if ctx.invoked_subcommand and not ctx.resilient_parsing:
+        from flows.runtime import in_process
+
+        ctx.with_resource(in_process())
+
+
 # Piped output (CI, logs) gets a width that fits the tables instead of the 80-column default.
 console = Console(width=None if Console().is_terminal else 140)
 

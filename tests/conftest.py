@@ -7,11 +7,20 @@ is not reachable, every test that needs it fails with a message naming the store
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 
 import pytest
 
+from flows.runtime import in_process
 from stores.health import StoreHealth
 from stores.registry import check_health
+
+
+@pytest.fixture(scope="session", autouse=True)
+def direct_flow_calls() -> Iterator[None]:
+    """Tests call flows in-process, as the CLI does (see `flows.runtime`)."""
+    with in_process():
+        yield
 
 
 @pytest.fixture(scope="session")
