@@ -513,7 +513,7 @@ def rollup_state(tenant: str) -> tuple[datetime | None, set[datetime]]:
 def set_rollup_state(tenant: str, watermark: datetime, retry: set[datetime]) -> None:
     _keyspace_session().execute(
         "INSERT INTO rollup_state (tenant, watermark, retry) VALUES (%s, %s, %s)",
-        (check_tenant(tenant), watermark, sorted(retry)),
+        (check_tenant(tenant), watermark, set(retry)),
     )
 
 
@@ -531,3 +531,9 @@ def delete_event(tenant: str, moment: datetime, event_id: str) -> None:
         " AND event_id = %s",
         (check_tenant(tenant), moment.date(), moment, event_id),
     )
+
+
+def known_tenants() -> list[str]:
+    """Every tenant that ever received analytics events (a scan of partition keys only)."""
+    rows = _keyspace_session().execute("SELECT DISTINCT tenant FROM event_arrivals")
+    return sorted(row.tenant for row in rows)

@@ -32,6 +32,7 @@ from domain.analytics import (
 from expectations.events import read_events
 from expectations.rollups import reconcile
 from stores import cassandra, mongodb, postgres, redis
+from stores.postgres.backfills import COMPLETED, FAILED, RUNNING
 from tasks.outbox import project_to_cassandra
 from tasks.retry import STORE_TASK
 
@@ -173,6 +174,11 @@ def dirty_hours(tenant: str) -> tuple[datetime | None, list[datetime]]:
     return watermark, sorted(hours)
 
 
+@task(name="list-analytics-tenants", **STORE_TASK)
+def known_tenants() -> list[str]:
+    return cassandra.known_tenants()
+
+
 @task(name="move-rollup-watermark", **STORE_TASK)
 def move_watermark(tenant: str, watermark: datetime, retry: list[datetime]) -> None:
     cassandra.set_rollup_state(tenant, watermark, set(retry))
@@ -189,3 +195,72 @@ def replay_order_events(tenant: str, start: datetime, end: datetime) -> int:
     for first in range(0, len(messages), REPLAY_BATCH):
         project_to_cassandra(messages[first : first + REPLAY_BATCH])
     return len(messages)
+
+
+# -- backfill partitions -------------------------------------------------------------------
+
+PARTITION_LEASE_SECONDS = 30
+"""A partition's concurrency slot is a lease renewed while it runs: if the backfill dies, the
+slot frees itself this long after, so a resumed backfill is never locked out."""
+
+
+@dataclass(frozen=True)
+class PartitionOutcome:
+    partition: str
+    status: str
+    flow_run_id: str | None
+    reason: str | None = None
+
+
+@task(
+    name="run-partition",
+    task_run_name="{flow_name}-{partition}",
+    cache_policy=STORE_TASK["cache_policy"],
+)
+def run_partition(
+    flow_name: str,
+    deployment: str,
+    tenant: str,
+    partition: str,
+    parameters: dict[str, Any],
+    attempt: int,
+    limit_name: str,
+    backfill_run_id: str | None,
+) -> PartitionOutcome:
+    """Run one partition as a child flow run of `deployment`, holding one slot of the
+    backfill's global concurrency limit while it runs. The flow-run idempotency key is
+    (flow, tenant, partition, attempt): a second backfill starting the same partition attaches
+    to the same run instead of starting another. Status goes to PostgreSQL as it changes."""
+    from prefect.concurrency.sync import concurrency
+    from prefect.deployments import run_deployment
+
+    for _ in range(2):
+        key = f"backfill:{flow_name}:{tenant}:{partition}:{attempt}"
+        with concurrency(limit_name, occupy=1, lease_duration=PARTITION_LEASE_SECONDS, strict=True):
+            postgres.record_partition(
+                flow_name, tenant, partition, RUNNING, backfill_run_id=backfill_run_id
+            )
+            run = run_deployment(
+                deployment,
+                parameters=parameters,
+                idempotency_key=key,
+                flow_run_name=f"{tenant}-{partition}",
+                tags=["backfill", f"backfill:{flow_name}:{tenant}"],
+                timeout=None,
+                poll_interval=1,
+            )
+        state = run.state
+        flow_run_id = str(run.id)
+        if state is not None and state.is_completed():
+            postgres.record_partition(
+                flow_name, tenant, partition, COMPLETED, flow_run_id=flow_run_id
+            )
+            return PartitionOutcome(partition, COMPLETED, flow_run_id)
+        reason = f"{state.name if state else 'no state'}: {state.message if state else ''}"
+        postgres.record_partition(
+            flow_name, tenant, partition, FAILED, flow_run_id=flow_run_id, reason=reason
+        )
+        if not (state and (state.is_cancelled() or state.is_crashed())):
+            return PartitionOutcome(partition, FAILED, flow_run_id, reason)
+        attempt += 1  # a run cancelled or crashed under an earlier backfill: run it anew
+    return PartitionOutcome(partition, FAILED, flow_run_id, reason)

@@ -7,6 +7,10 @@ exports what callers use, so they write `postgres.place_order(...)`.
 """
 
 from stores.postgres.backfills import (
+    COMPLETED,
+    FAILED,
+    PENDING,
+    RUNNING,
     BackfillPartition,
     PartitionStatus,
     partition_statuses,
@@ -48,6 +52,10 @@ from stores.postgres.schema import (
 )
 
 __all__ = [
+    "COMPLETED",
+    "FAILED",
+    "PENDING",
+    "RUNNING",
     "STORE",
     "BackfillPartition",
     "Claim",
