@@ -119,16 +119,6 @@ def ensure_tenant_index(tenant: str) -> str:
         return index
 
 
-def index_products(tenant: str, products: Iterable[Mapping[str, Any]]) -> int:
-    """Bulk-index products into the tenant's write alias; the sku is the document id."""
-    actions = (
-        {"_index": write_alias(tenant), "_id": product["sku"], "_source": dict(product)}
-        for product in products
-    )
-    indexed, _ = helpers.bulk(client(), actions, chunk_size=2000, raise_on_error=True)
-    return indexed
-
-
 def refresh(tenant: str) -> None:
     client().indices.refresh(index=read_alias(tenant))
 

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from prefect import task
 
+from domain.catalog import ProductRecord, canonical_row, product_record
 from stores import cassandra, elasticsearch, mongodb, neo4j, postgres, redis
 from tasks.outbox import ROUTES
 from tasks.retry import TRANSIENT_RETRIES
 
 SKU = "SMOKE-0001"
+VERSION = 1
+"""The smoke product never changes, so it has one catalog version wherever it is written."""
 
 
 class SmokeMismatch(RuntimeError):
@@ -25,18 +28,22 @@ def _expect(store: str, wrote: object, read: object) -> str:
     return f"{store}: ok"
 
 
-def _product(tenant: str) -> dict[str, object]:
-    product: dict[str, object] = {
-        "tenant": tenant,
-        "sku": SKU,
-        "name": "Smoke test kettle",
-        "description": "written by the smoke flow",
-        "category": "kitchen/kettles",
-        "price": 19.99,
-        "currency": "EUR",
-    }
-    product["content_hash"] = hashlib.sha256(repr(sorted(product.items())).encode()).hexdigest()
-    return product
+def _product(tenant: str) -> ProductRecord:
+    """The smoke product as catalog ingestion would make it from a file row: canonical values
+    and `hash_content`'s hash, so it hashes like an imported product with the same content."""
+    row, problems = canonical_row(
+        {
+            "sku": SKU,
+            "name": "Smoke test kettle",
+            "description": "written by the smoke flow",
+            "category": "kitchen/kettles",
+            "price": "19.99",
+            "currency": "EUR",
+        }
+    )
+    if problems:
+        raise SmokeMismatch(f"the smoke product is not a valid catalog row: {problems}")
+    return product_record(tenant, row)
 
 
 @task(name="smoke-postgres", **TRANSIENT_RETRIES)
@@ -56,7 +63,7 @@ def smoke_mongodb(tenant: str) -> str:
 
 @task(name="smoke-redis", **TRANSIENT_RETRIES)
 def smoke_redis(tenant: str) -> str:
-    product = _product(tenant)
+    product: dict[str, Any] = dict(_product(tenant))
     redis.cache_products(tenant, {SKU: product}, ttl=300)
     return _expect("redis", product, redis.cached_products(tenant, [SKU]).get(SKU))
 
@@ -85,8 +92,10 @@ def smoke_cassandra(tenant: str) -> str:
 
 @task(name="smoke-elasticsearch", **TRANSIENT_RETRIES)
 def smoke_elasticsearch(tenant: str) -> str:
+    # As ingestion indexes a chunk: the catalog product at its version, into the write alias.
     elasticsearch.ensure_tenant_index(tenant)
-    elasticsearch.index_products(tenant, [_product(tenant)])
+    product = {**_product(tenant), "version": VERSION}
+    elasticsearch.bulk_index(tenant, elasticsearch.write_alias(tenant), [product])
     elasticsearch.refresh(tenant)
     hits = [hit["sku"] for hit in elasticsearch.search_products(tenant, "kettle")]
     return _expect("elasticsearch", [SKU], hits)
@@ -94,7 +103,7 @@ def smoke_elasticsearch(tenant: str) -> str:
 
 @task(name="smoke-neo4j", **TRANSIENT_RETRIES)
 def smoke_neo4j(tenant: str) -> str:
-    neo4j.merge_products(tenant, [_product(tenant)])
+    neo4j.merge_products(tenant, [neo4j.product_row(_product(tenant))])
     category = neo4j.products(tenant).get(SKU, {}).get("category")
     return _expect("neo4j", "kitchen/kettles", category)
 

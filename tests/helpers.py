@@ -7,12 +7,13 @@ import os
 import subprocess
 import sys
 from decimal import Decimal
-from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from domain.catalog import canonical_row, product_record
 
 CATALOG_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "catalog"
 
@@ -60,6 +61,15 @@ def write_parquet(path: Path) -> Path:
 
 
 def catalog_product(sku: str, price: str, currency: str = "EUR") -> dict[str, Any]:
-    """A minimal catalog product as ingestion hands it to MongoDB, with its content hash."""
-    content = {"sku": sku, "name": f"Product {sku}", "price": price, "currency": currency}
-    return {**content, "content_hash": sha256(repr(sorted(content.items())).encode()).hexdigest()}
+    """A minimal catalog product as ingestion hands it to MongoDB: the canonical values of a
+    file row and its `hash_content` hash. The store call names the tenant, not the product.
+
+    The import's checks are not applied, so a test can also make a product that an import
+    would refuse (a price with more decimals than its currency has, as older data may hold).
+    """
+    row, _ = canonical_row(
+        {"sku": sku, "name": f"Product {sku}", "price": price, "currency": currency}
+    )
+    product: dict[str, Any] = dict(product_record("", row))
+    del product["tenant"]
+    return product

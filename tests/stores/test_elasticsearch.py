@@ -3,27 +3,30 @@ from __future__ import annotations
 from stores import elasticsearch
 
 
-def doc(tenant: str, sku: str, name: str) -> dict[str, object]:
-    return {"tenant": tenant, "sku": sku, "name": name, "category": "kitchen", "price": 9.5}
+def doc(sku: str, name: str, version: int = 1) -> dict[str, object]:
+    return {"sku": sku, "name": name, "category": "kitchen", "price": "9.5", "version": version}
+
+
+def index(tenant: str, *products: dict[str, object]) -> int:
+    """As ingestion indexes a chunk: `bulk_index` into the tenant's write alias."""
+    return elasticsearch.bulk_index(tenant, elasticsearch.write_alias(tenant), products)
 
 
 def test_index_and_search_through_the_aliases(tenant: str) -> None:
-    index = elasticsearch.ensure_tenant_index(tenant)
-    elasticsearch.index_products(
-        tenant, [doc(tenant, "SKU-1", "Red kettle"), doc(tenant, "SKU-2", "Blue teapot")]
-    )
+    index_name = elasticsearch.ensure_tenant_index(tenant)
+    assert index(tenant, doc("SKU-1", "Red kettle"), doc("SKU-2", "Blue teapot")) == 2
     elasticsearch.refresh(tenant)
 
-    assert elasticsearch.ensure_tenant_index(tenant) == index
+    assert elasticsearch.ensure_tenant_index(tenant) == index_name
     assert [hit["sku"] for hit in elasticsearch.search_products(tenant, "kettle")] == ["SKU-1"]
-    aliases = elasticsearch.client().indices.get_alias(index=index)[index]["aliases"]
+    aliases = elasticsearch.client().indices.get_alias(index=index_name)[index_name]["aliases"]
     assert set(aliases) == {elasticsearch.read_alias(tenant), elasticsearch.write_alias(tenant)}
 
 
 def test_reindexing_the_same_sku_does_not_duplicate(tenant: str) -> None:
     elasticsearch.ensure_tenant_index(tenant)
-    elasticsearch.index_products(tenant, [doc(tenant, "SKU-1", "Kettle")])
-    elasticsearch.index_products(tenant, [doc(tenant, "SKU-1", "Kettle v2")])
+    index(tenant, doc("SKU-1", "Kettle"))
+    index(tenant, doc("SKU-1", "Kettle v2", version=2))
     elasticsearch.refresh(tenant)
 
     count = elasticsearch.client().count(index=elasticsearch.read_alias(tenant))["count"]
@@ -33,7 +36,7 @@ def test_reindexing_the_same_sku_does_not_duplicate(tenant: str) -> None:
 
 def test_query_syntax_in_search_text_is_matched_as_text(tenant: str) -> None:
     elasticsearch.ensure_tenant_index(tenant)
-    elasticsearch.index_products(tenant, [doc(tenant, "SKU-1", "name:* OR _id:*")])
+    index(tenant, doc("SKU-1", "name:* OR _id:*"))
     elasticsearch.refresh(tenant)
 
     assert elasticsearch.search_products(tenant, "nothing-like-this") == []
