@@ -67,3 +67,22 @@ def test_catalog_import_over_the_reject_share_exits_1_saying_why(tenant: str) ->
 
     assert result.returncode == 1
     assert "import failed" in result.stdout and "nothing was published" in result.stdout
+
+
+@pytest.mark.parametrize("command", [("health",), ("stack", "status")])
+def test_commands_print_no_driver_warnings(command: tuple[str, ...], stores: None) -> None:
+    """Every Cassandra Cluster names its protocol version: no "Downgrading ..." on any command."""
+    result = run_cli(*command)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    output = result.stdout + result.stderr
+    assert "WARNING" not in output and "Downgrading" not in output, output
+
+
+def test_an_unencoded_password_is_refused_naming_the_variable_not_the_password() -> None:
+    result = run_cli("health", POLYFLOW_REDIS_URL="redis://:Kq7@Zx9/Wm4#Vt2%Rb8@127.0.0.1:6379/0")
+
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "POLYFLOW_REDIS_URL" in output
+    assert [piece for piece in ("Kq7", "Zx9", "Wm4", "Vt2", "Rb8") if piece in output] == []
