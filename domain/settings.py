@@ -278,8 +278,10 @@ _overrides_lock = threading.Lock()
 
 def settings() -> Settings:
     """The process-wide settings: the environment's, read once, unless `override` is active."""
-    overrides = _overrides
-    return overrides[-1] if overrides else _from_environment()
+    try:
+        return _overrides[-1]
+    except IndexError:  # no override (checked this way, a block ending meanwhile is no race)
+        return _from_environment()
 
 
 @contextmanager
