@@ -19,6 +19,10 @@ STOCK_CHANGED = "stock_changed"
 CUSTOMER_UPSERTED = "customer_upserted"
 ORDER_EVENTS = frozenset({ORDER_PLACED, ORDER_CANCELLED})
 EVENT_TYPES = frozenset({*ORDER_EVENTS, STOCK_CHANGED, CUSTOMER_UPSERTED})
+MAX_DELIVERY_ATTEMPTS = 5
+"""A store that refused one event this many times (not for being down: for the event itself)
+gets it as a dead letter: out of its queue, so it no longer holds up every other event, and
+visible with its error until an operator replays it."""
 
 
 @dataclass(frozen=True)

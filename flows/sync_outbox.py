@@ -15,6 +15,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.states import State
 from pydantic import Field
 
+from domain.outbox import MAX_DELIVERY_ATTEMPTS
 from stores import postgres
 from tasks.outbox import PROJECTIONS, Delivered, deliver_claim
 from tasks.retry import TRANSIENT_RETRIES
@@ -37,32 +38,47 @@ def sync_outbox(
     """Drain the outbox into every derived store; fail naming the stores left behind.
 
     Transient store errors are retried with backoff and jitter `retries` times per batch.
+    The run reads forward from its last batch, so it tries each event once; what a store
+    refused waits for the next run.
     """
     active = list(PROJECTIONS)
     delivered = dict.fromkeys(active, 0)
+    refused = dict.fromkeys(active, 0)
     batches = dict.fromkeys(active, 0)
     behind: dict[str, State] = {}
+    cursor = 0
     for _ in range(max_batches):
-        with postgres.claim_pending(active, batch_size * len(active)) as claim:
+        with postgres.claim_pending(active, batch_size * len(active), after=cursor) as claim:
             states = deliver_claim(claim, retries)
+        cursor = max((m.event_id for m in claim.messages), default=cursor)
         for store, state in states.items():
             if state.is_completed():
-                delivered[store] += state.result()
+                outcome = state.result()
+                delivered[store] += len(outcome.delivered)
+                refused[store] += len(outcome.refused)
                 batches[store] += 1
             else:
                 behind[store] = state
                 active.remove(store)
         if not claim.messages or not active:
             break
-    _report(delivered, behind)
+    _report(delivered, refused, behind)
+    if any(refused.values()):
+        print(
+            "refused events (retried next run, dead letters after "
+            f"{MAX_DELIVERY_ATTEMPTS} attempts; see 'polyflow outbox status'): "
+            + ", ".join(f"{store} {count}" for store, count in refused.items() if count)
+        )
     if behind:
         reasons = "; ".join(f"{store}: {state.message}" for store, state in behind.items())
         raise StoresBehind(f"outbox not delivered to {', '.join(behind)} ({reasons})")
     print(", ".join(f"{store} {count}" for store, count in delivered.items()) + " events delivered")
-    return [Delivered(store, delivered[store], batches[store]) for store in PROJECTIONS]
+    return [
+        Delivered(store, delivered[store], batches[store], refused[store]) for store in PROJECTIONS
+    ]
 
 
-def _report(delivered: dict[str, int], behind: dict[str, State]) -> None:
+def _report(delivered: dict[str, int], refused: dict[str, int], behind: dict[str, State]) -> None:
     pending = postgres.pending_deliveries(list(PROJECTIONS))
     create_table_artifact(
         key="outbox-sync",
@@ -70,6 +86,7 @@ def _report(delivered: dict[str, int], behind: dict[str, State]) -> None:
             {
                 "store": store,
                 "delivered": delivered[store],
+                "refused": refused[store],
                 "pending": pending[store],
                 "state": behind[store].name if store in behind else "Completed",
             }

@@ -168,6 +168,57 @@ def outbox_sync() -> None:
         console.print(f"{result.store}: {result.events} events delivered")
 
 
+@outbox_app.command("status")
+def outbox_status(
+    limit: Annotated[int, typer.Option(help="Dead letters to list at most.")] = 20,
+) -> None:
+    """Pending events per store, and the dead letters with the error each store gave."""
+    from stores import postgres
+    from tasks.outbox import PROJECTIONS
+
+    pending = postgres.pending_deliveries(list(PROJECTIONS))
+    dead_counts = postgres.pending_deliveries(list(PROJECTIONS), dead=True)
+    dead = postgres.dead_letters(limit)
+    table = Table(title="outbox")
+    for column in ("store", "pending", "dead letters"):
+        table.add_column(column)
+    for store, count in pending.items():
+        table.add_row(store, str(count), str(dead_counts[store]))
+    console.print(table)
+    if dead:
+        letters = Table(title=f"dead letters (oldest {limit}; 'polyflow outbox replay' re-queues)")
+        for column in ("event", "store", "tenant", "type", "aggregate", "attempts", "error"):
+            letters.add_column(column)
+        for d in dead:
+            letters.add_row(
+                str(d.event_id),
+                d.store,
+                d.tenant,
+                d.event_type,
+                escape(d.aggregate_id),
+                str(d.attempts),
+                escape(d.error[:200]),
+            )
+        console.print(letters)
+
+
+@outbox_app.command("replay")
+def outbox_replay(
+    store: Annotated[str | None, typer.Option(help="Only this store's dead letters.")] = None,
+    event: Annotated[
+        list[int] | None, typer.Option("--event", help="Only these event ids (repeatable).")
+    ] = None,
+) -> None:
+    """Put dead letters back in their store's queue; the next sync delivers them."""
+    from stores import postgres
+    from tasks.outbox import PROJECTIONS
+
+    if store is not None and store not in PROJECTIONS:
+        raise typer.BadParameter(f"unknown store {store!r}; one of {', '.join(PROJECTIONS)}")
+    requeued = postgres.replay_dead_letters(store, event)
+    console.print(f"{requeued} dead letter(s) re-queued; run 'polyflow outbox sync' to deliver")
+
+
 def serve() -> None:
     """Serve the order and outbox deployments to the Prefect server and run them.
 

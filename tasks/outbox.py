@@ -26,7 +26,7 @@ from domain.outbox import (
     OutboxMessage,
 )
 from stores import cassandra, mongodb, neo4j, postgres, redis
-from tasks.retry import STORE_TASK
+from tasks.retry import STORE_TASK, is_transient
 
 
 def _by_tenant(events: Sequence[OutboxMessage]) -> dict[str, list[OutboxMessage]]:
@@ -143,20 +143,47 @@ class Delivered:
     store: str
     events: int
     batches: int
+    refused: int = 0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one store made of its share of a batch: the events it took, and those it refused
+    for their own sake, each with the error."""
+
+    delivered: list[int]
+    refused: dict[int, str]
+
+
+def _isolate(projection: Projection, events: Sequence[OutboxMessage]) -> Outcome:
+    """Find the events a store refuses by halving the batch: a few poison events cost a few
+    writes more, not one write per event. A transient error means the store itself is in
+    trouble, not an event: it propagates, so the task's retries and the run's bookkeeping see
+    a store that is behind."""
+    try:
+        projection(events)
+    except Exception as error:
+        if is_transient(error):
+            raise
+        if len(events) == 1:
+            return Outcome([], {events[0].event_id: f"{type(error).__name__}: {error}"})
+        middle = len(events) // 2
+        first, second = _isolate(projection, events[:middle]), _isolate(projection, events[middle:])
+        return Outcome(first.delivered + second.delivered, first.refused | second.refused)
+    return Outcome([event.event_id for event in events], {})
 
 
 @task(name="deliver-outbox", task_run_name="deliver-outbox-{store}", **STORE_TASK)
-def deliver(store: str, events: list[OutboxMessage]) -> int:
-    """Write one claimed batch into one store. A failure leaves the batch pending for that
-    store alone; the retry (or the next run) sends it again, which the projections make
-    harmless."""
-    PROJECTIONS[store](events)
-    return len(events)
+def deliver(store: str, events: list[OutboxMessage]) -> Outcome:
+    """Write one claimed batch into one store. A store that is down fails the task (retried
+    with backoff) and leaves the batch pending for that store alone; the next run sends it
+    again, which the projections make harmless. Events the store refuses are set apart."""
+    return _isolate(PROJECTIONS[store], events)
 
 
 def deliver_claim(claim: postgres.Claim, retries: int) -> dict[str, State]:
-    """Deliver a claimed batch to each of its stores concurrently, one task per store; mark
-    delivered what each store accepted. Returns each store's final task state."""
+    """Deliver a claimed batch to each of its stores concurrently, one task per store; record
+    what each store accepted and refused. Returns each store's final task state."""
     attempt = deliver.with_options(retries=retries)
     futures = {store: attempt.submit(store, claim.messages_for(store)) for store in claim.stores}
     states: dict[str, State] = {}
@@ -164,7 +191,9 @@ def deliver_claim(claim: postgres.Claim, retries: int) -> dict[str, State]:
         future.wait()
         states[store] = future.state
         if future.state.is_completed():
-            claim.delivered(store)
+            outcome: Outcome = future.state.result()
+            claim.delivered(store, outcome.delivered)
+            claim.refused(store, outcome.refused)
     return states
 
 

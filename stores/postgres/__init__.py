@@ -25,7 +25,15 @@ from stores.postgres.orders import (
     upsert_tenants,
     upsert_user,
 )
-from stores.postgres.outbox import Claim, Routes, claim_pending, pending_deliveries
+from stores.postgres.outbox import (
+    Claim,
+    DeadLetter,
+    Routes,
+    claim_pending,
+    dead_letters,
+    pending_deliveries,
+    replay_dead_letters,
+)
 from stores.postgres.queries import (
     find_order,
     latest_orders,
@@ -60,6 +68,7 @@ __all__ = [
     "BackfillPartition",
     "Claim",
     "Committed",
+    "DeadLetter",
     "Inventory",
     "Order",
     "OrderItem",
@@ -74,6 +83,7 @@ __all__ = [
     "cancel_order",
     "claim_pending",
     "close",
+    "dead_letters",
     "engine",
     "ensure_tenant",
     "find_order",
@@ -88,6 +98,7 @@ __all__ = [
     "pending_deliveries",
     "place_order",
     "record_partition",
+    "replay_dead_letters",
     "set_inventory",
     "unit_of_work",
     "upsert_tenants",

@@ -152,39 +152,49 @@ class OutboxEvent(Base):
 
 class OutboxDelivery(Base):
     """One row per (event, subscribing store), written with the event and stamped when the store
-    has it: a down store delays only its own rows. The partial index holds just the pending rows
-    in event order, so reading the next batch for all stores at once costs the batch, not the
-    outbox's history."""
+    has it: a down store delays only its own rows. A row the store keeps refusing counts its
+    attempts and last error, and after `MAX_ATTEMPTS` is dead: out of the queue until replayed.
+    The partial index holds just the live pending rows in event order, so reading the next batch
+    for all stores at once costs the batch, not the outbox's history."""
 
     __tablename__ = "outbox_deliveries"
     __table_args__ = (
         Index(
-            "outbox_deliveries_pending_events",
+            "outbox_deliveries_live",
             "event_id",
             "store",
-            postgresql_where=text("delivered_at IS NULL"),
+            postgresql_where=text("delivered_at IS NULL AND dead_at IS NULL"),
         ),
     )
 
     event_id: Mapped[int] = mapped_column(ForeignKey("outbox.event_id"), primary_key=True)
     store: Mapped[str] = mapped_column(String(20), primary_key=True)
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    dead_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 MIGRATIONS = (
     "ALTER TABLE orders ADD COLUMN IF NOT EXISTS request_hash varchar(64)",
     "ALTER TABLE orders ADD COLUMN IF NOT EXISTS cancelled_at timestamptz",
+    "ALTER TABLE outbox_deliveries ADD COLUMN IF NOT EXISTS attempts integer NOT NULL DEFAULT 0",
+    "ALTER TABLE outbox_deliveries ADD COLUMN IF NOT EXISTS last_error text",
+    "ALTER TABLE outbox_deliveries ADD COLUMN IF NOT EXISTS dead_at timestamptz",
     "ALTER TABLE orders ALTER COLUMN total TYPE numeric",
     "ALTER TABLE order_items ALTER COLUMN unit_price TYPE numeric",
     "ALTER TABLE payments ALTER COLUMN amount TYPE numeric",
     "DROP INDEX IF EXISTS outbox_deliveries_pending",
     "CREATE INDEX IF NOT EXISTS orders_placed_at ON orders (tenant_id, placed_at)",
     "CREATE INDEX IF NOT EXISTS orders_cancelled_at ON orders (tenant_id, cancelled_at)",
-    "CREATE INDEX IF NOT EXISTS outbox_deliveries_pending_events ON outbox_deliveries "
-    "(event_id, store) WHERE delivered_at IS NULL",
+    "DROP INDEX IF EXISTS outbox_deliveries_pending_events",
+    "CREATE INDEX IF NOT EXISTS outbox_deliveries_live ON outbox_deliveries "
+    "(event_id, store) WHERE delivered_at IS NULL AND dead_at IS NULL",
 )
 """What a database bootstrapped by an earlier version lacks; each statement is a no-op on a
 current one (dropping a NUMERIC scale needs no table rewrite)."""
+ADDED_COLUMNS = 5
+"""The first statements add columns, which the indexes created with the tables may use."""
 
 
 def _connect(config: Settings) -> Engine:
@@ -221,10 +231,10 @@ def bootstrap() -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('polyflow:bootstrap'))"))
         exists = conn.execute(text("SELECT to_regclass('orders') IS NOT NULL")).scalar_one()
         if exists:
-            for statement in MIGRATIONS[:2]:
+            for statement in MIGRATIONS[:ADDED_COLUMNS]:
                 conn.execute(text(statement))
         Base.metadata.create_all(conn, checkfirst=True)
-        for statement in MIGRATIONS[2:]:
+        for statement in MIGRATIONS[ADDED_COLUMNS:]:
             conn.execute(text(statement))
 
 
