@@ -104,6 +104,8 @@ class FlowServer(Server):
         return {
             "PREFECT_HOME": str(self.paths.data(self.name)),
             "PREFECT_API_URL": self.api_url,
+            # An API-triggered run waits for the runner's next look for work: 10 s by default.
+            "PREFECT_RUNNER_POLL_FREQUENCY": "1",
         }
 
     def probe(self) -> str:
