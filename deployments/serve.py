@@ -11,12 +11,18 @@ from datetime import timedelta
 
 from prefect import serve
 
+from flows.backfill import PARTITION_DEPLOYMENT, backfill
+from flows.ingest_events import ingest_events
 from flows.place_order import cancel_order, place_order, set_stock, upsert_user
+from flows.rollup_analytics import replay_analytics, rollup_analytics
 from flows.sync_outbox import sync_outbox
 
 API = "api"
 CATCH_UP = "catch-up"
 CATCH_UP_EVERY = timedelta(minutes=2)
+HOURLY = "hourly"
+HOURLY_CRON = "5 * * * *"
+"""Five past every hour: the rollup of every tenant, late events and failed hours included."""
 CONCURRENT_RUNS = 8
 """Flow runs this process executes at once; each is a subprocess, so this bounds memory."""
 
@@ -26,6 +32,11 @@ DEPLOYMENTS = (
     (upsert_user.name, API),
     (set_stock.name, API),
     (sync_outbox.name, CATCH_UP),
+    (ingest_events.name, API),
+    (rollup_analytics.name, HOURLY),
+    (rollup_analytics.name, PARTITION_DEPLOYMENT),
+    (replay_analytics.name, PARTITION_DEPLOYMENT),
+    (backfill.name, API),
 )
 
 
@@ -37,6 +48,11 @@ def serve_deployments() -> None:
         upsert_user.to_deployment(name=API, tags=["users"]),
         set_stock.to_deployment(name=API, tags=["inventory"]),
         sync_outbox.to_deployment(name=CATCH_UP, interval=CATCH_UP_EVERY, tags=["outbox"]),
+        ingest_events.to_deployment(name=API, tags=["analytics"]),
+        rollup_analytics.to_deployment(name=HOURLY, cron=HOURLY_CRON, tags=["analytics"]),
+        rollup_analytics.to_deployment(name=PARTITION_DEPLOYMENT, tags=["analytics"]),
+        replay_analytics.to_deployment(name=PARTITION_DEPLOYMENT, tags=["analytics"]),
+        backfill.to_deployment(name=API, tags=["analytics", "backfill"]),
         limit=CONCURRENT_RUNS,
         print_starting_message=False,
     )

@@ -199,9 +199,9 @@ def replay_order_events(tenant: str, start: datetime, end: datetime) -> int:
 
 # -- backfill partitions -------------------------------------------------------------------
 
-PARTITION_LEASE_SECONDS = 30
+PARTITION_LEASE_SECONDS = 60
 """A partition's concurrency slot is a lease renewed while it runs: if the backfill dies, the
-slot frees itself this long after, so a resumed backfill is never locked out."""
+slot frees itself this long after (Prefect's minimum), so a resumed backfill is not locked out."""
 
 
 @dataclass(frozen=True)
