@@ -23,7 +23,7 @@ from stores.health import StoreHealth, measure
 
 STORE = "elasticsearch"
 TEMPLATE = "polyflow-products"
-INDEX_PREFIX = "products-"
+INDEX_PREFIX = "products."
 VERSION_DIGITS = 20
 """`new_index_name` appends `%Y%m%d%H%M%S%f`: 20 digits, so names sort by creation time."""
 FACET_SIZE = 50
@@ -49,16 +49,18 @@ PRODUCT_MAPPING: dict[str, Any] = {
 
 
 def read_alias(tenant: str) -> str:
+    """`products.<tenant>`: '.' cannot be part of a tenant id, so no tenant's name plus a
+    suffix we append (`.write`, `.v<time>`) is ever another tenant's name."""
     return f"{INDEX_PREFIX}{check_tenant(tenant)}"
 
 
 def write_alias(tenant: str) -> str:
-    return f"{read_alias(tenant)}-write"
+    return f"{read_alias(tenant)}.write"
 
 
 def new_index_name(tenant: str) -> str:
     """A fresh versioned index name; versions sort by creation time."""
-    return f"{read_alias(tenant)}-{datetime.now(UTC):%Y%m%d%H%M%S%f}"
+    return f"{read_alias(tenant)}.v{datetime.now(UTC):%Y%m%d%H%M%S%f}"
 
 
 def _connect(config: Settings) -> Elasticsearch:
@@ -162,7 +164,7 @@ def product_document(tenant: str, product: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _version_pattern(tenant: str) -> re.Pattern[str]:
-    return re.compile(rf"{re.escape(read_alias(tenant))}-\d{{{VERSION_DIGITS}}}")
+    return re.compile(rf"{re.escape(read_alias(tenant))}\.v\d{{{VERSION_DIGITS}}}")
 
 
 def create_build_index(tenant: str) -> str:
@@ -261,7 +263,7 @@ def versioned_indices(tenant: str) -> dict[str, set[str]]:
     Other tenants' never match, even one whose id starts with this one's.
     """
     pattern = _version_pattern(tenant)
-    found = client().indices.get_alias(index=f"{read_alias(tenant)}-*", allow_no_indices=True)
+    found = client().indices.get_alias(index=f"{read_alias(tenant)}.v*", allow_no_indices=True)
     return {
         index: set(found[index]["aliases"]) for index in sorted(found) if pattern.fullmatch(index)
     }
