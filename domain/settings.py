@@ -240,6 +240,12 @@ class Settings(BaseSettings):
     )
 
     connect_timeout: float = Field(3.0, gt=0, description="seconds before a store counts as down")
+    call_timeout: float = Field(
+        120.0,
+        gt=0,
+        description="seconds one store call may take: a server that accepts "
+        "connections but stops answering fails the call naming the store, never hangs a flow",
+    )
     stack_dir: Path = Field(PROJECT_ROOT / ".stack", description="data and logs of the stack")
     cache_dir: Path = Field(
         Path.home() / ".cache" / "polyflow", description="downloads and builds, outside the repo"

@@ -36,6 +36,7 @@ class Key:
     store: str
     url: str
     connect_timeout: float
+    call_timeout: float
 
     def __repr__(self) -> str:  # the URL holds credentials
         return f"Key(store={self.store!r})"
@@ -55,7 +56,7 @@ _pid = os.getpid()
 
 def key(store: str, config: Settings | None = None) -> Key:
     config = config or settings()
-    return Key(store, config.store_url(store).reveal(), config.connect_timeout)
+    return Key(store, config.store_url(store).reveal(), config.connect_timeout, config.call_timeout)
 
 
 def _forget_parent_clients() -> None:

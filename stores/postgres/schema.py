@@ -205,7 +205,12 @@ def _connect(config: Settings) -> Engine:
         pool_size=10,
         max_overflow=20,
         pool_pre_ping=True,
-        connect_args={"connect_timeout": max(1, round(config.connect_timeout))},
+        connect_args={
+            "connect_timeout": max(1, round(config.connect_timeout)),
+            # Bounded statements and lock waits: a wedged server or a held lock fails the call.
+            "options": f"-c statement_timeout={round(config.call_timeout * 1000)} "
+            f"-c lock_timeout={round(config.call_timeout * 250)}",
+        },
     )
 
 

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
-from stores import postgres
+from stores import clients, postgres
 from tasks.outbox import ROUTES
 
 
@@ -70,3 +70,20 @@ def test_ensure_tenant_keeps_an_existing_name(tenant: str) -> None:
 
     with postgres.unit_of_work() as session:
         assert session.get(postgres.Tenant, tenant).name == "Acme"
+
+
+def test_a_held_lock_fails_the_call_within_its_bound_instead_of_hanging(tenant: str) -> None:
+    postgres.upsert_tenants({tenant: "Acme"})
+    postgres.set_inventory(tenant, {"SKU-1": 5}, ROUTES)
+    with postgres.unit_of_work() as holder:
+        holder.execute(
+            select(postgres.Inventory)
+            .where(postgres.Inventory.tenant_id == tenant)
+            .with_for_update()
+        ).all()
+        with (
+            clients.pointed_at(call_timeout=1),
+            pytest.raises(OperationalError, match="lock timeout"),
+        ):
+            postgres.set_inventory(tenant, {"SKU-1": 6}, ROUTES)
+    assert postgres.get_inventory(tenant, ["SKU-1"]) == {"SKU-1": 5}
