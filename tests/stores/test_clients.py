@@ -80,3 +80,27 @@ def test_close_all_closes_every_store_and_the_next_call_reconnects(stores: None)
 
     assert clients.open_stores() == []
     assert all(report.healthy for report in check_health())
+
+
+def test_cassandra_connects_through_any_of_several_contact_points(stores: None) -> None:
+    host, port = settings().cassandra_url.hosts[0]
+    url = f"cassandra://127.0.0.1:1,{host}:{port}/{settings().cassandra_url.keyspace}"
+
+    with clients.pointed_at(cassandra_url=url, connect_timeout=1.0):
+        report = cassandra.health()
+        assert (report.healthy, report.address) == (True, f"127.0.0.1:1,{host}:{port}")
+
+
+def test_a_wrong_password_is_reported_by_user_and_never_shown(stores: None) -> None:
+    """The password has '@', '/', '#' and '%' (percent-encoded, as the settings require)."""
+    config = settings().postgres_url
+    (host, port), (user, _) = config.hosts[0], config.credentials or ("polyflow", "")
+    pieces = ("Kq7", "Zx9", "Wm4", "Vt2", "Rb8")
+    url = f"postgresql+psycopg://{user}:Kq7%40Zx9%2FWm4%23Vt2%25Rb8@{host}:{port}/{config.database}"
+
+    with clients.pointed_at(postgres_url=url):
+        report = postgres.health()
+
+    assert not report.healthy
+    assert "password authentication failed" in report.error
+    assert [piece for piece in pieces if piece in f"{report!r}"] == []
