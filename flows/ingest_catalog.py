@@ -28,6 +28,7 @@ from prefect.artifacts import (
 )
 
 from domain.tenancy import TenantId
+from flows.artifacts import artifact_key, markdown_table, markdown_text
 from tasks.catalog import (
     ValidatedFile,
     cache_catalog_chunk,
@@ -69,9 +70,8 @@ class IngestSummary:
 
 
 def _reject_table(rejects: list[dict[str, Any]]) -> str:
-    lines = ["| line | fields | reason |", "|---|---|---|"]
-    lines += [f"| {r['line']} | {r['fields']} | {r['reason']} |" for r in rejects]
-    return "\n".join(lines)
+    rows = ((r["line"], r["fields"], r["reason"]) for r in rejects)
+    return markdown_table(("line", "fields", "reason"), rows)
 
 
 def _gate(checked: ValidatedFile, tenant: str, max_reject_share: float) -> None:
@@ -82,9 +82,9 @@ def _gate(checked: ValidatedFile, tenant: str, max_reject_share: float) -> None:
         f"({checked.reject_share:.1%} > {max_reject_share:.1%}); nothing was published"
     )
     create_markdown_artifact(
-        key="catalog-import-gate",
+        key=artifact_key("catalog-import-gate", tenant),
         markdown=f"# Catalog import stopped\n\n{message}.\n\n{_reject_table(checked.first_rejects)}"
-        f"\n\nAll rejects are in MongoDB `import_rejects` (tenant `{tenant}`).",
+        f"\n\nAll rejects are in MongoDB `import_rejects` (tenant {markdown_text(tenant)}).",
         description="Reject-share gate of ingest-catalog",
     )
     raise RejectShareExceeded(message)
@@ -92,7 +92,7 @@ def _gate(checked: ValidatedFile, tenant: str, max_reject_share: float) -> None:
 
 def _publish_summary(summary: IngestSummary) -> None:
     create_table_artifact(
-        key="catalog-import",
+        key=artifact_key("catalog-import", summary.tenant),
         table=[
             {"what": name, "value": value}
             for name, value in (
@@ -110,7 +110,7 @@ def _publish_summary(summary: IngestSummary) -> None:
     )
     if summary.first_rejects:
         create_markdown_artifact(
-            key="catalog-import-rejects",
+            key=artifact_key("catalog-import-rejects", summary.tenant),
             markdown=f"# First rejected rows\n\n{_reject_table(summary.first_rejects)}",
         )
 

@@ -23,6 +23,7 @@ from pydantic import Field
 
 from domain.tenancy import TenantId
 from expectations.search import GateResult
+from flows.artifacts import artifact_key
 from tasks.search import (
     advance_watermark,
     create_build_index,
@@ -118,11 +119,6 @@ def _since(clock: float) -> float:
     return round(perf_counter() - clock, 3)
 
 
-def _artifact_key(tenant: str, kind: str) -> str:
-    """Artifact keys allow only lower-case letters, digits and '-'; tenant ids also allow '_'."""
-    return f"{kind}-{tenant.replace('_', '-')}"
-
-
 @flow(name="build-search-index", log_prints=True)
 def build_search_index(tenant: TenantId, batch_size: BatchSize = DEFAULT_BATCH_SIZE) -> BuiltIndex:
     """Load every product of the tenant into a new versioned index without aliases.
@@ -195,7 +191,7 @@ def _publish_gate_failure(tenant: str, index: str, gate: GateResult, deleted: bo
     reasons = "\n".join(f"- {reason}" for reason in gate.failures)
     outcome = "was deleted" if deleted else "could **not** be deleted"
     create_markdown_artifact(
-        key=_artifact_key(tenant, "search-gate"),
+        key=artifact_key("search-gate", tenant),
         markdown=(
             f"# Search gate failed for tenant `{tenant}`\n\n{reasons}\n\n"
             f"| side | products | checksum of (sku, content_hash) |\n|---|---|---|\n{rows}\n\n"
@@ -265,7 +261,7 @@ def _publish_summary(summary: ReindexSummary) -> None:
     rows = [{"item": key, "value": str(value)} for key, value in facts.items()]
     rows += [{"item": f"{phase} (s)", "value": str(seconds)} for phase, seconds in timings.items()]
     create_table_artifact(
-        key=_artifact_key(summary.tenant, "search-reindex"),
+        key=artifact_key("search-reindex", summary.tenant),
         table=rows,
         description=f"Search reindex of {summary.tenant} ({summary.mode})",
     )

@@ -206,11 +206,12 @@ def upsert_products(tenant: str, products: Sequence[Mapping[str, Any]]) -> Upser
 
 
 def quarantine(rejects: Sequence[Mapping[str, Any]]) -> int:
-    """Store rejected import rows keyed by (tenant, source, line); re-importing updates in place."""
+    """Store rejected import rows keyed by (tenant, source, line), as current rejects;
+    re-importing updates them in place."""
     operations = [
         UpdateOne(
             {"tenant": check_tenant(r["tenant"]), "source": r["source"], "line": r["line"]},
-            {"$set": {**r, "rejected_at": datetime.now(UTC)}},
+            {"$set": {**r, "rejected_at": datetime.now(UTC), "superseded_at": None}},
             upsert=True,
         )
         for r in rejects
@@ -219,11 +220,22 @@ def quarantine(rejects: Sequence[Mapping[str, Any]]) -> int:
     return len(operations)
 
 
-def rejects_of(tenant: str, source: str) -> list[dict[str, Any]]:
-    """The quarantined rows of one source file, in line order."""
-    cursor = database()[IMPORT_REJECTS].find(
-        {"tenant": check_tenant(tenant), "source": source}, {"_id": False}
+def supersede_rejects(tenant: str, source: str) -> None:
+    """A new import of `source` starts: its earlier rejects stop being current. Those it rejects
+    again become current again; a row fixed in the file stays in the history, superseded."""
+    database()[IMPORT_REJECTS].update_many(
+        {"tenant": check_tenant(tenant), "source": source, "superseded_at": None},
+        {"$set": {"superseded_at": datetime.now(UTC)}},
     )
+
+
+def rejects_of(tenant: str, source: str, current: bool = True) -> list[dict[str, Any]]:
+    """The quarantined rows of one source file's latest import (or, with `current=False`, of
+    every import), in line order."""
+    query: dict[str, Any] = {"tenant": check_tenant(tenant), "source": source}
+    if current:
+        query["superseded_at"] = None
+    cursor = database()[IMPORT_REJECTS].find(query, {"_id": False})
     return sorted(cursor, key=lambda r: r["line"])
 
 
@@ -341,3 +353,41 @@ def catalog_features(tenant: str, batch_size: int = 5000) -> list[dict[str, Any]
 def catalog_tenants() -> list[str]:
     """The tenants that have a catalog, sorted."""
     return sorted(database()[PRODUCTS].distinct("tenant"))
+
+
+# --- consistency: what a check streams, and what a repair clears ------------------------------
+
+
+def updated_since(tenant: str, since: datetime) -> set[str]:
+    """The skus of a tenant's products written at or after `since`: catalog writes still on
+    their way to the derived stores when a check started."""
+    cursor = database()[PRODUCTS].find(
+        {"tenant": check_tenant(tenant), "updated_at": {"$gte": since}}, {"_id": False, "sku": True}
+    )
+    return {doc["sku"] for doc in cursor}
+
+
+def customer_records(tenant: str, batch_size: int = 5000) -> Iterator[dict[str, Any]]:
+    """customer_id, version, email, name of every customer profile of a tenant, streamed."""
+    cursor = database()[CUSTOMERS].find(
+        {"tenant": check_tenant(tenant)},
+        {"_id": False, "customer_id": True, "version": True, "email": True, "name": True},
+    )
+    yield from cursor.batch_size(batch_size)
+
+
+def delete_customers(tenant: str, customer_ids: Sequence[str]) -> None:
+    """Delete these profiles of a tenant, one equality match each (what FerretDB can index)."""
+    collection = database()[CUSTOMERS]
+    for customer_id in customer_ids:
+        collection.delete_one({"tenant": check_tenant(tenant), "customer_id": customer_id})
+
+
+def catalog_rows(tenant: str, batch_size: int = 5000) -> Iterator[dict[str, Any]]:
+    """sku, name, price, currency, category of every product of a tenant, streamed: what the
+    graph's Product nodes are derived from."""
+    cursor = database()[PRODUCTS].find(
+        {"tenant": check_tenant(tenant)},
+        {"_id": False, **dict.fromkeys(("sku", "name", "price", "currency", "category"), True)},
+    )
+    yield from cursor.batch_size(batch_size)

@@ -76,6 +76,7 @@ def validate_catalog_file(
     before any product is published. Memory stays bounded by one chunk.
     """
     result = ValidatedFile(source=str(path))
+    mongodb.supersede_rejects(tenant, str(path))
     for number, chunk in enumerate(read_catalog(path, tenant, chunk_size, file_format)):
         result.rows_read += chunk.rows_read
         result.rejected += len(chunk.rejects)

@@ -8,6 +8,7 @@ import pytest
 
 from domain.catalog import CatalogFileError
 from expectations.catalog_files import read_catalog
+from flows.artifacts import markdown_table
 from flows.ingest_catalog import RejectShareExceeded, ingest_catalog
 from stores import elasticsearch, mongodb, neo4j, postgres, redis
 from tests.helpers import CATALOG_FIXTURES, write_parquet
@@ -102,3 +103,27 @@ def test_an_unreadable_file_fails_the_run_naming_it(tenant: str, tmp_path: Path)
     missing = tmp_path / "nowhere.csv"
     with pytest.raises(CatalogFileError, match=r"nowhere\.csv"):
         ingest_catalog(str(missing), tenant)
+
+
+def test_a_row_fixed_and_reimported_leaves_the_current_quarantine(
+    tenant: str, tmp_path: Path
+) -> None:
+    source = tmp_path / "products.csv"
+    source.write_text("sku,name,price,currency\nA-1,Kettle,12.345,EUR\nB-1,Mug,oops,EUR\n")
+    ingest_catalog(str(source), tenant, max_reject_share=1.0)
+    assert [r["line"] for r in mongodb.rejects_of(tenant, str(source))] == [2, 3]
+
+    source.write_text("sku,name,price,currency\nA-1,Kettle,12.35,EUR\nB-1,Mug,oops,EUR\n")
+    summary = ingest_catalog(str(source), tenant, max_reject_share=1.0)
+
+    assert summary.inserted == 1
+    assert [r["line"] for r in mongodb.rejects_of(tenant, str(source))] == [3]
+    history = mongodb.rejects_of(tenant, str(source), current=False)
+    assert [(r["line"], r["superseded_at"] is None) for r in history] == [(2, False), (3, True)]
+    assert "more decimals than EUR allows" in history[0]["reason"]
+
+
+def test_reject_reasons_show_as_text_in_the_artifact() -> None:
+    table = markdown_table(("line", "reason"), [(2, "name <b>x</b> | `rm` *bold*\nnext")])
+    assert "<b>" not in table and "&lt;b&gt;" in table
+    assert table.splitlines()[2] == r"| 2 | name &lt;b&gt;x&lt;/b&gt; \| \`rm\` \*bold\* next |"

@@ -13,6 +13,7 @@ import pytest
 from prefect.artifacts import Artifact
 
 from expectations.search import content_digest
+from flows.artifacts import artifact_key
 from flows.reindex_search import (
     SearchGateFailed,
     build_search_index,
@@ -218,7 +219,7 @@ def test_a_failed_gate_deletes_the_new_index_and_leaves_the_aliases(
     }
     assert list(elasticsearch.versioned_indices(tenant)) == [live]
     assert elasticsearch.search(tenant, "kettle").total == 4
-    artifact = Artifact.get(f"search-gate-{tenant}")
+    artifact = Artifact.get(artifact_key("search-gate", tenant))
     assert artifact is not None
     assert reason in artifact.data
     assert f"| MongoDB | {in_mongodb} |" in artifact.data
