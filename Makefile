@@ -51,6 +51,11 @@ demo: bootstrap
 	$(POLYFLOW) order show --tenant globex
 	$(POLYFLOW) search kettle --tenant acme
 	$(POLYFLOW) search tea --tenant globex --max-price 30
+	$(POLYFLOW) recommendations rebuild --tenant acme
+	$(POLYFLOW) recommendations rebuild --tenant globex
+	$(POLYFLOW) recommend --tenant acme --product KET-001
+	$(POLYFLOW) recommend --tenant acme --customer ann
+	$(POLYFLOW) recommend --tenant globex --product KET-001
 
 test: bootstrap
 	$(BIN)/ruff check .

@@ -14,6 +14,7 @@ from prefect import serve
 from flows.backfill import PARTITION_DEPLOYMENT, backfill
 from flows.ingest_events import ingest_events
 from flows.place_order import cancel_order, place_order, set_stock, upsert_user
+from flows.rebuild_recommendations import rebuild_recommendations
 from flows.rollup_analytics import replay_analytics, rollup_analytics
 from flows.sync_outbox import sync_outbox
 
@@ -23,6 +24,9 @@ CATCH_UP_EVERY = timedelta(minutes=2)
 HOURLY = "hourly"
 HOURLY_CRON = "5 * * * *"
 """Five past every hour: the rollup of every tenant, late events and failed hours included."""
+NIGHTLY = "nightly"
+NIGHTLY_CRON = "30 2 * * *"
+"""02:30 UTC: every tenant's recommendations, rebuilt from the day's orders."""
 CONCURRENT_RUNS = 8
 """Flow runs this process executes at once; each is a subprocess, so this bounds memory."""
 
@@ -32,6 +36,7 @@ DEPLOYMENTS = (
     (upsert_user.name, API),
     (set_stock.name, API),
     (sync_outbox.name, CATCH_UP),
+    (rebuild_recommendations.name, NIGHTLY),
     (ingest_events.name, API),
     (rollup_analytics.name, HOURLY),
     (rollup_analytics.name, PARTITION_DEPLOYMENT),
@@ -48,6 +53,9 @@ def serve_deployments() -> None:
         upsert_user.to_deployment(name=API, tags=["users"]),
         set_stock.to_deployment(name=API, tags=["inventory"]),
         sync_outbox.to_deployment(name=CATCH_UP, interval=CATCH_UP_EVERY, tags=["outbox"]),
+        rebuild_recommendations.to_deployment(
+            name=NIGHTLY, cron=NIGHTLY_CRON, concurrency_limit=1, tags=["recommendations"]
+        ),
         ingest_events.to_deployment(name=API, tags=["analytics"]),
         rollup_analytics.to_deployment(name=HOURLY, cron=HOURLY_CRON, tags=["analytics"]),
         rollup_analytics.to_deployment(name=PARTITION_DEPLOYMENT, tags=["analytics"]),

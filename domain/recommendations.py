@@ -30,7 +30,6 @@ Rules, once:
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -55,15 +54,16 @@ CATEGORY_WEIGHT = 1.0
 """Weight of the first level of a category path; level k weighs k times as much."""
 TAG_WEIGHT = 1.0
 ATTRIBUTE_WEIGHT = 0.5
-SIMILARITY_BLOCK = 2048
-"""Products whose similarities are computed at once: bounds the memory of one sparse product."""
+SIMILARITY_BLOCK = 512
+"""Products whose similarities are computed at once, as one dense block of scores against the
+whole catalog: 512 x 10,000 products is 40 MB."""
 CHECKSUM_MODULUS = 2**256
 
 BOUGHT = "bought"
 SIMILAR = "similar"
 FOR_YOU = "for-you"
 
-BOUGHT_COLUMNS = ["source", "target", "support", "confidence", "lift", "weight"]
+BOUGHT_COLUMNS = ["source", "target", "support", "confidence", "lift", "weight", "rank"]
 SIMILAR_COLUMNS = ["source", "target", "score"]
 SEED_COLUMNS = ["customer_id", "skus"]
 LINE_COLUMNS = ["order_id", "customer_id", "sku"]
@@ -185,21 +185,28 @@ def _top_per_source(edges: pd.DataFrame, by: list[str], ascending: list[bool], n
 
 
 def graph_bought_together(pairs: pd.DataFrame, top_n: int) -> pd.DataFrame:
-    """The co-purchase edges the graph holds: each product's top N and the reverse of each."""
+    """The co-purchase edges the graph holds: each product's top N, ranked 1..N, and the reverse
+    of each (rank 0 when the reverse is not in its own source's top N). Sorted by source, target.
+    """
     if pairs.empty:
-        return pairs.reset_index(drop=True)
-    top = _top_per_source(pairs, ["weight", "support"], [False, False], top_n)
-    keys = set(zip(top["source"], top["target"], strict=True))
-    keys |= {(target, source) for source, target in keys}
-    chosen = [key in keys for key in zip(pairs["source"], pairs["target"], strict=True)]
-    return pairs[chosen].sort_values(["source", "target"]).reset_index(drop=True)
+        return pairs.assign(rank=pd.Series(dtype="int64")).reset_index(drop=True)
+    ranked = pairs.sort_values(
+        ["source", "weight", "support", "target"], ascending=[True, False, False, True]
+    )
+    ranked = ranked.assign(rank=ranked.groupby("source", sort=False).cumcount() + 1)
+    top = ranked[ranked["rank"] <= top_n]
+    kept = top[["source", "target"]]
+    kept = pd.concat([kept, kept.rename(columns={"source": "target", "target": "source"})])
+    chosen = ranked.merge(kept.drop_duplicates(), on=["source", "target"])
+    chosen["rank"] = chosen["rank"].where(chosen["rank"] <= top_n, 0).astype("int64")
+    return chosen.sort_values(["source", "target"]).reset_index(drop=True)
 
 
 def bought_together_lists(edges: pd.DataFrame, top_n: int) -> dict[str, list[tuple[str, float]]]:
-    """Each source's top N partners from the graph's edges, as (sku, weight)."""
+    """Each source's top N partners from the graph's edges, as (sku, weight), in rank order."""
     if edges.empty:
         return {}
-    top = _top_per_source(edges, ["weight", "support"], [False, False], top_n)
+    top = edges[(edges["rank"] > 0) & (edges["rank"] <= top_n)].sort_values(["source", "rank"])
     return _lists(top, "weight")
 
 
@@ -232,21 +239,29 @@ def similarity(products: Sequence[Mapping[str, Any]], top_n: int) -> pd.DataFram
     present = sparse.csr_matrix((np.ones(len(rows)), (rows, columns)), shape=shape)
     totals = np.asarray(weighted.sum(axis=1)).ravel()
     sources, targets, scores = [], [], []
-    for start in range(0, len(skus), SIMILARITY_BLOCK):
-        shared = (weighted[start : start + SIMILARITY_BLOCK] @ present.T).tocoo()
-        a = shared.row + start
-        b = shared.col
-        keep = a != b
-        a, b, inter = a[keep], b[keep], shared.data[keep]
-        score = _round(inter / (totals[a] + totals[b] - inter))
-        order = np.lexsort((b, -score, a))
-        a, b, score = a[order], b[order], score[order]
-        first = np.r_[0, np.flatnonzero(np.diff(a)) + 1]
+    n = len(skus)
+    k = min(top_n, n - 1)
+    for start in range(0, n if k > 0 else 0, SIMILARITY_BLOCK):
+        inter = (weighted[start : start + SIMILARITY_BLOCK] @ present.T).toarray()
+        rows = np.arange(start, start + len(inter))
+        union = totals[rows][:, None] + totals[None, :] - inter
+        score = _round(np.divide(inter, union, out=np.zeros_like(inter), where=union > 0))
+        score[np.arange(len(inter)), rows] = 0  # never similar to itself
+        # the k-th best score of each row; every entry at least that good (ties included) is a
+        # candidate, and candidates are ranked exactly: score descending, then sku
+        kth = np.partition(score, n - k, axis=1)[:, n - k]
+        a, b = np.nonzero((score >= kth[:, None]) & (score > 0))
+        value = score[a, b]
+        order = np.lexsort((b, -value, a))
+        a, b, value = a[order], b[order], value[order]
+        first = np.r_[0, np.flatnonzero(np.diff(a)) + 1] if len(a) else np.array([], dtype=int)
         rank = np.arange(len(a)) - np.repeat(first, np.diff(np.r_[first, len(a)]))
-        top = rank < top_n
-        sources.append(a[top])
+        top = rank < k
+        sources.append(a[top] + start)
         targets.append(b[top])
-        scores.append(score[top])
+        scores.append(value[top])
+    if not sources:
+        return pd.DataFrame({column: pd.Series(dtype=object) for column in SIMILAR_COLUMNS})
     a, b, score = np.concatenate(sources), np.concatenate(targets), np.concatenate(scores)
     order = np.lexsort((b, a))
     return pd.DataFrame({"source": skus[a[order]], "target": skus[b[order]], "score": score[order]})
@@ -278,35 +293,47 @@ def seeds(lines: pd.DataFrame) -> pd.DataFrame:
 def for_you(
     customer_seeds: pd.DataFrame, bought: pd.DataFrame, similar: pd.DataFrame, top_n: int
 ) -> dict[str, list[tuple[str, float]]]:
-    """Every seeded customer's top N: the summed weights of the edges leaving their seeds,
-    seeds excluded. A customer with seeds but no candidate gets an empty list."""
+    """Every seeded customer's top N: the summed weights of the listed edges leaving their seeds
+    (each seed's top-N bought together, rank > 0, and its similar products), seeds excluded.
+    One sparse product customers x seeds x products, in integer millionths. A customer with
+    seeds but no candidate gets an empty list."""
     result: dict[str, list[tuple[str, float]]] = {c: [] for c in customer_seeds["customer_id"]}
-    if customer_seeds.empty:
+    listed = bought[bought["rank"] > 0] if "rank" in bought else bought
+    sources = np.concatenate(
+        [listed["source"].to_numpy(object), similar["source"].to_numpy(object)]
+    )
+    targets = np.concatenate(
+        [listed["target"].to_numpy(object), similar["target"].to_numpy(object)]
+    )
+    weights = np.concatenate([micros(listed["weight"]), micros(similar["score"])])
+    if customer_seeds.empty or len(sources) == 0:
         return result
-    edges = pd.concat(
-        [
-            pd.DataFrame({"source": bought["source"], "target": bought["target"],
-                          "micros": micros(bought["weight"])}),
-            pd.DataFrame({"source": similar["source"], "target": similar["target"],
-                          "micros": micros(similar["score"])}),
-        ]
+    owned = customer_seeds.explode("skus")
+    owned_skus = owned["skus"].to_numpy(object)
+    skus = np.unique(np.concatenate([sources, targets, owned_skus]).astype(str))
+    customers = customer_seeds["customer_id"].to_numpy(object)
+    customer_codes = np.searchsorted(customers, owned["customer_id"].to_numpy(object))
+    shape = (len(customers), len(skus))
+    seeded = sparse.csr_matrix(
+        (np.ones(len(owned), dtype=np.int64),
+         (customer_codes, np.searchsorted(skus, owned_skus.astype(str)))), shape=shape
     )  # fmt: skip
-    if edges.empty:
-        return result
-    owned = customer_seeds.explode("skus").rename(columns={"skus": "sku"})
-    reached = owned.merge(edges, left_on="sku", right_on="source")[
-        ["customer_id", "target", "micros"]
-    ]
-    bought_already = reached.merge(
-        owned, left_on=["customer_id", "target"], right_on=["customer_id", "sku"], how="left"
-    )["sku"].notna()
-    reached = reached[~bought_already.to_numpy()]
-    scored = reached.groupby(["customer_id", "target"], as_index=False)["micros"].sum()
-    scored = scored.sort_values(["customer_id", "micros", "target"], ascending=[True, False, True])
-    top = scored.groupby("customer_id", sort=False).head(top_n)
-    ranked = zip(top["customer_id"], top["target"], top["micros"], strict=True)
-    for customer, target, score in ranked:
-        result[customer].append((target, int(score) / MICROS))
+    edges = sparse.csr_matrix(
+        (weights.astype(np.int64),
+         (np.searchsorted(skus, sources.astype(str)), np.searchsorted(skus, targets.astype(str)))),
+        shape=(len(skus), len(skus)),
+    )  # fmt: skip
+    scores = (seeded @ edges).tocsr()
+    scores = (scores - scores.multiply(seeded > 0)).tocoo()
+    keep = scores.data > 0
+    row, col, score = scores.row[keep], scores.col[keep], scores.data[keep]
+    order = np.lexsort((col, -score, row))
+    row, col, score = row[order], col[order], score[order]
+    first = np.r_[0, np.flatnonzero(np.diff(row)) + 1] if len(row) else np.array([], dtype=int)
+    rank = np.arange(len(row)) - np.repeat(first, np.diff(np.r_[first, len(row)]))
+    top = rank < top_n
+    for r, c, value in zip(row[top], col[top], score[top], strict=True):
+        result[customers[r]].append((str(skus[c]), int(value) / MICROS))
     return result
 
 
@@ -316,44 +343,52 @@ def for_you(
 @dataclass(frozen=True)
 class Digest:
     """How many rows one side holds, and an order-independent checksum of them: the sum modulo
-    2**256 of each row's SHA-256 (a sum, unlike a XOR, notices a row that is there twice)."""
+    2**64 of each row's 64-bit hash (pandas' keyed SipHash; a sum, unlike a XOR, also notices a
+    row that is there twice)."""
 
     count: int
     checksum: str
 
 
-def digest(rows: Iterable[Sequence[Any]]) -> Digest:
-    count = 0
-    total = 0
-    for row in rows:
-        spelt = json.dumps([_plain(value) for value in row], separators=(",", ":"))
-        total = (total + int.from_bytes(sha256(spelt.encode()).digest(), "big")) % CHECKSUM_MODULUS
-        count += 1
-    return Digest(count=count, checksum=f"{total:064x}")
+BOUGHT_DIGEST = ("source", "target", "support", "weight", "rank")
+SIMILAR_DIGEST = ("source", "target", "score")
+SEEDS_DIGEST = ("customer_id", "skus")
 
 
-def _plain(value: Any) -> Any:
-    """One spelling per value, whichever store or numpy type it came from."""
-    if isinstance(value, (tuple, list, np.ndarray)):
-        return [_plain(item) for item in value]
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else str(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    return value
+def _normalized(column: pd.Series) -> pd.Series:
+    """One representation per value, whichever store or dtype it came from."""
+    if pd.api.types.is_bool_dtype(column):
+        return column.astype(bool)
+    if pd.api.types.is_integer_dtype(column):
+        return column.astype("int64")
+    if pd.api.types.is_float_dtype(column):
+        return column.astype("float64")
+    return pd.Series(
+        ["|".join(v) if isinstance(v, (tuple, list)) else str(v) for v in column], dtype=object
+    )
+
+
+def digest(frame: pd.DataFrame, columns: Sequence[str]) -> Digest:
+    """The digest of `columns` of every row of `frame`."""
+    if frame.empty:
+        return Digest(count=0, checksum=f"{0:016x}")
+    frame = frame.reset_index(drop=True)
+    normalized = pd.DataFrame({column: _normalized(frame[column]) for column in columns})
+    hashes = pd.util.hash_pandas_object(normalized, index=False).to_numpy(dtype=np.uint64)
+    return Digest(count=len(frame), checksum=f"{int(hashes.sum(dtype=np.uint64)):016x}")
 
 
 def bought_rows(edges: pd.DataFrame) -> Iterable[tuple[Any, ...]]:
-    """What the gate compares of a co-purchase edge: the pair, its support and weight."""
-    return zip(edges["source"], edges["target"], edges["support"], edges["weight"], strict=True)
+    """What the gate compares of a co-purchase edge: pair, support, weight and rank."""
+    return zip(*(edges[c] for c in BOUGHT_DIGEST), strict=True)
 
 
 def similar_rows(edges: pd.DataFrame) -> Iterable[tuple[Any, ...]]:
-    return zip(edges["source"], edges["target"], edges["score"], strict=True)
+    return zip(*(edges[c] for c in SIMILAR_DIGEST), strict=True)
 
 
 def seed_rows(frame: pd.DataFrame) -> Iterable[tuple[Any, ...]]:
-    return zip(frame["customer_id"], frame["skus"], strict=True)
+    return zip(frame["customer_id"], (tuple(s) for s in frame["skus"]), strict=True)
 
 
 @dataclass(frozen=True)
@@ -421,9 +456,9 @@ def compute_generation(
         bought=bought,
         similar=similar,
         seeds=customer_seeds,
-        bought_digest=digest(bought_rows(bought)),
-        similar_digest=digest(similar_rows(similar)),
-        seeds_digest=digest(seed_rows(customer_seeds)),
+        bought_digest=digest(bought, BOUGHT_DIGEST),
+        similar_digest=digest(similar, SIMILAR_DIGEST),
+        seeds_digest=digest(customer_seeds, SEEDS_DIGEST),
         catalog=catalog,
         lists=lists,
     )

@@ -1,11 +1,14 @@
 """The gate of a recommendation rebuild: the loaded generation must be exactly what was computed.
 
-Two suites. The digest suite compares one row of counts and checksums, the computed side against
-what Neo4j now holds, per kind: bought-together edges (pair, support, weight), similar edges
-(pair, score) and customer seeds. The edge suite looks at every loaded edge: no self-edge, both
-endpoints in the catalog, co-purchase symmetric (the reverse edge is there with the same support
-and weight), weights and scores in (0, 1]. When a check fails, `differences` says which edges
-are missing, extra or changed, so the artifact can name them.
+What Neo4j now holds of the generation is read back into frames, and reduced to one row of facts:
+per kind (bought-together edges with pair, support, weight and rank; similar edges with pair and
+score; customer seeds) the count and checksum of both sides, and how many loaded edges break a
+rule: self-edges, endpoints outside the catalog, co-purchase edges without a reverse of the same
+support and weight, weights or scores outside (0, 1], co-purchase without support. One GX suite
+validates that row: counts and checksums equal, every violation count zero. Counting in pandas
+and validating the counts keeps the gate at a fraction of a second for 10^5 edges, where
+row-by-row expectations took seconds. When a check fails, `differences` names the edges that
+are missing, extra or changed, and the violations come with examples, for the artifact.
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ import great_expectations.expectations as gxe
 import pandas as pd
 
 from domain.recommendations import (
+    BOUGHT_DIGEST,
+    SEEDS_DIGEST,
+    SIMILAR_DIGEST,
     ComputedGeneration,
     Digest,
     bought_rows,
@@ -31,10 +37,17 @@ from expectations.validation import FrameSuite
 KINDS = ("bought", "similar", "seeds")
 SAMPLE = 10
 """Edges named per kind of difference in a failure's details."""
+VIOLATIONS = {
+    "self_edges": "an edge is a self-edge",
+    "outside_catalog": "an edge ends at a product that is not in the catalog",
+    "asymmetric": "a bought-together edge has no reverse with the same support and weight",
+    "out_of_range": "a weight or score is outside (0, 1]",
+    "unsupported": "a bought-together edge has no support",
+}
 
 
-def digest_suite() -> gx.ExpectationSuite:
-    expectations = []
+def gate_suite() -> gx.ExpectationSuite:
+    expectations: list[Any] = []
     for kind in KINDS:
         for measure in ("count", "checksum"):
             expectations.append(
@@ -44,44 +57,16 @@ def digest_suite() -> gx.ExpectationSuite:
                     meta={"reason": f"the loaded {kind} {measure} differs from the computed one"},
                 )
             )
-    return gx.ExpectationSuite(name="recommendation_digest_gate", expectations=expectations)
-
-
-def edge_suite() -> gx.ExpectationSuite:
-    return gx.ExpectationSuite(
-        name="recommendation_edge_gate",
-        expectations=[
-            gxe.ExpectColumnValuesToBeInSet(
-                column="self_edge", value_set=[False], meta={"reason": "an edge is a self-edge"}
-            ),
-            gxe.ExpectColumnValuesToBeInSet(
-                column="endpoints_in_catalog",
-                value_set=[True],
-                meta={"reason": "an edge ends at a product that is not in the catalog"},
-            ),
-            gxe.ExpectColumnValuesToBeInSet(
-                column="symmetric",
-                value_set=[True],
-                meta={"reason": "a bought-together edge has no reverse with the same weight"},
-            ),
+    for column, reason in VIOLATIONS.items():
+        expectations.append(
             gxe.ExpectColumnValuesToBeBetween(
-                column="weight",
-                min_value=0,
-                max_value=1,
-                strict_min=True,
-                meta={"reason": "a weight or score is outside (0, 1]"},
-            ),
-            gxe.ExpectColumnValuesToBeBetween(
-                column="support",
-                min_value=1,
-                meta={"reason": "a bought-together edge has no support"},
-            ),
-        ],
-    )
+                column=column, min_value=0, max_value=0, meta={"reason": reason, "facts": column}
+            )
+        )
+    return gx.ExpectationSuite(name="recommendation_gate", expectations=expectations)
 
 
-DIGEST_GATE = FrameSuite("recommendation-digests", digest_suite)
-EDGE_GATE = FrameSuite("recommendation-edges", edge_suite)
+RECOMMENDATION_GATE = FrameSuite("recommendation-gate", gate_suite)
 
 
 @dataclass(frozen=True)
@@ -100,7 +85,7 @@ def loaded_generation(
 ) -> LoadedGeneration:
     """Frames from the records Neo4j returned; seed sku lists become sorted tuples."""
     return LoadedGeneration(
-        bought=_frame(bought, ["source", "target", "support", "weight", "target_tenant"]),
+        bought=_frame(bought, ["source", "target", "support", "weight", "rank", "target_tenant"]),
         similar=_frame(similar, ["source", "target", "score", "target_tenant"]),
         seeds=pd.DataFrame(
             {
@@ -128,36 +113,44 @@ class RecommendationGate:
     differences: list[str]
 
 
-def edge_frame(loaded: LoadedGeneration, tenant: str, catalog: Iterable[str]) -> pd.DataFrame:
-    """One row per loaded edge of either kind, with the properties the edge suite checks."""
+def violations(
+    loaded: LoadedGeneration, tenant: str, catalog: Iterable[str]
+) -> dict[str, list[Any]]:
+    """Per rule, the loaded edges that break it (as (source, target) pairs)."""
     known = set(catalog)
     bought, similar = loaded.bought, loaded.similar
-    reverse = set(
-        zip(bought["target"], bought["source"], bought["support"], bought["weight"], strict=True)
-    )
-    edges = zip(
-        bought["source"], bought["target"], bought["support"], bought["weight"], strict=True
-    )
-    symmetric = [edge in reverse for edge in edges]
-    rows = pd.DataFrame(
+    edges = pd.DataFrame(
         {
             "source": pd.concat([bought["source"], similar["source"]], ignore_index=True),
             "target": pd.concat([bought["target"], similar["target"]], ignore_index=True),
             "weight": pd.concat([bought["weight"], similar["score"]], ignore_index=True),
-            "support": pd.concat(
-                [bought["support"], pd.Series(1, index=similar.index)], ignore_index=True
-            ),
-            "symmetric": symmetric + [True] * len(similar),
-            "target_tenant": pd.concat(
+            "tenant": pd.concat(
                 [bought["target_tenant"], similar["target_tenant"]], ignore_index=True
             ),
         }
     )
-    rows["self_edge"] = rows["source"] == rows["target"]
-    rows["endpoints_in_catalog"] = (
-        rows["source"].isin(known) & rows["target"].isin(known) & (rows["target_tenant"] == tenant)
+    reverse = bought.rename(columns={"source": "target", "target": "source"})
+    matched = bought.merge(
+        reverse[["source", "target", "support", "weight"]],
+        on=["source", "target", "support", "weight"],
+        how="left",
+        indicator=True,
     )
-    return rows.astype({"weight": float, "support": "int64", "symmetric": bool})
+
+    def pairs(frame: pd.DataFrame) -> list[Any]:
+        return list(zip(frame["source"], frame["target"], strict=True))
+
+    weight = edges["weight"].astype(float)
+    return {
+        "self_edges": pairs(edges[edges["source"] == edges["target"]]),
+        "outside_catalog": pairs(
+            edges[~(edges["source"].isin(known) & edges["target"].isin(known))
+                  | (edges["tenant"] != tenant)]
+        ),
+        "asymmetric": pairs(matched[matched["_merge"] == "left_only"]),
+        "out_of_range": pairs(edges[~((weight > 0) & (weight <= 1))]),
+        "unsupported": pairs(bought[~(bought["support"].astype(float) >= 1)]),
+    }  # fmt: skip
 
 
 def differences(computed: ComputedGeneration, loaded: LoadedGeneration) -> list[str]:
@@ -176,46 +169,39 @@ def differences(computed: ComputedGeneration, loaded: LoadedGeneration) -> list[
     return found
 
 
-def _failures(suite: FrameSuite, frame: pd.DataFrame) -> list[str]:
-    failures = []
-    for outcome in suite.outcomes(frame):
-        if outcome.exception_info.get("raised_exception"):
-            raise RuntimeError(
-                f"expectation {outcome.expectation_config.type} failed to run: "
-                f"{outcome.exception_info.get('exception_message')}"
-            )
-        if not outcome.success:
-            reason = outcome.expectation_config.meta["reason"]
-            sample = []
-            if outcome.expectation_config.type.startswith("expect_column_values"):
-                sample = outcome.result.get("partial_unexpected_list") or []
-            failures.append(f"{reason}: e.g. {sample[:5]}" if sample else reason)
-    return failures
-
-
 def check_recommendation_gate(
     computed: ComputedGeneration, loaded: LoadedGeneration
 ) -> RecommendationGate:
-    """Validate the loaded generation against the computed one with both suites."""
+    """Validate the loaded generation against the computed one; an expectation that errors is a
+    bug, so raises."""
     computed_digests = {
         "bought": computed.bought_digest,
         "similar": computed.similar_digest,
         "seeds": computed.seeds_digest,
     }
     loaded_digests = {
-        "bought": digest(bought_rows(loaded.bought)),
-        "similar": digest(similar_rows(loaded.similar)),
-        "seeds": digest(seed_rows(loaded.seeds)),
+        "bought": digest(loaded.bought, BOUGHT_DIGEST),
+        "similar": digest(loaded.similar, SIMILAR_DIGEST),
+        "seeds": digest(loaded.seeds, SEEDS_DIGEST),
     }
-    row: dict[str, Any] = {}
+    broken = violations(loaded, computed.tenant, computed.catalog)
+    facts: dict[str, Any] = {rule: len(edges) for rule, edges in broken.items()}
     for side, digests in (("computed", computed_digests), ("loaded", loaded_digests)):
         for kind, found in digests.items():
-            row[f"{side}_{kind}_count"] = found.count
-            row[f"{side}_{kind}_checksum"] = found.checksum
-    failures = _failures(DIGEST_GATE, pd.DataFrame([row]))
-    edges = edge_frame(loaded, computed.tenant, computed.catalog)
-    if not edges.empty:
-        failures += _failures(EDGE_GATE, edges)
+            facts[f"{side}_{kind}_count"] = found.count
+            facts[f"{side}_{kind}_checksum"] = found.checksum
+    failures = []
+    for outcome in RECOMMENDATION_GATE.outcomes(pd.DataFrame([facts])):
+        if outcome.exception_info.get("raised_exception"):
+            raise RuntimeError(
+                f"expectation {outcome.expectation_config.type} failed to run: "
+                f"{outcome.exception_info.get('exception_message')}"
+            )
+        if not outcome.success:
+            meta = outcome.expectation_config.meta
+            rule = meta.get("facts")
+            examples = f" ({facts[rule]} edges, e.g. {broken[rule][:5]})" if rule else ""
+            failures.append(meta["reason"] + examples)
     return RecommendationGate(
         passed=not failures,
         failures=failures,

@@ -1,12 +1,13 @@
 """`rebuild-recommendations`: recompute a tenant's recommendations from the sources of truth, load
 them into Neo4j as a new generation, gate it, switch readers to it, publish top-N lists to Redis.
 
-Per tenant, two subflows. `build-recommendations` reads the tenant's order lines in the window
+Per tenant, two steps (plain functions over tasks, not subflows: a subflow would send its
+parameters, frames of 10^5 edges, to the API). Build reads the tenant's order lines in the window
 (PostgreSQL, placed orders only) and its catalog (MongoDB), computes co-purchase, similarity and
 "for you" (`domain.recommendations`), and loads a new generation into Neo4j that no reader sees:
 readers follow the tenant's pointer, which still names the active generation. A build that fails
 drops what it loaded; one that is killed leaves a generation marked loading, which the next run
-prunes. `publish-recommendations` gates the loaded generation against the computation; only if
+prunes. Publish gates the loaded generation against the computation; only if
 the gate passes does it write the lists under the new generation's Redis keys, move the Neo4j
 pointer (one write transaction) and the Redis pointer (one SET), expire the old Redis keys and
 prune generations beyond the last `keep`. A failed gate drops the new generation, leaves both
@@ -22,6 +23,7 @@ from time import perf_counter
 
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.utilities.annotations import quote
 
 from domain.recommendations import (
     ComputedGeneration,
@@ -93,7 +95,6 @@ def _artifact_key(tenant: str, kind: str) -> str:
     return f"{kind}-{tenant.replace('_', '-')}"
 
 
-@flow(name="build-recommendations", log_prints=True)
 def build_recommendations(
     tenant: str, lookback_days: int, top_n: int, min_support: int, dry_run: bool = False
 ) -> BuiltGeneration:
@@ -110,14 +111,14 @@ def build_recommendations(
         )
     timings = {"read": _since(clock)}
     clock = perf_counter()
-    computed = compute(tenant, lines, products, top_n, min_support)
+    computed = compute(tenant, quote(lines), quote(products), top_n, min_support)
     timings["compute"] = _since(clock)
     if dry_run:
         return BuiltGeneration(computed, None, 0, timings)
     clock = perf_counter()
     generation = generation_id(now, uuid.uuid4().hex[:8])
     try:
-        loaded = load_generation(computed, generation)
+        loaded = load_generation(quote(computed), generation)
     except BaseException:
         drop_generation(tenant, generation, return_state=True)
         raise
@@ -126,7 +127,6 @@ def build_recommendations(
     return BuiltGeneration(computed, generation, loaded, timings)
 
 
-@flow(name="publish-recommendations", log_prints=True)
 def publish_recommendations(
     built: BuiltGeneration, keep: int
 ) -> tuple[str | None, int, list[str], dict[str, float], RecommendationGate]:
@@ -138,7 +138,7 @@ def publish_recommendations(
     assert generation is not None, "a dry run has nothing to publish"
     tenant = computed.tenant
     clock = perf_counter()
-    verdict = gate(computed, generation)
+    verdict = gate(quote(computed), generation)
     timings = {"gate": _since(clock)}
     if not verdict.passed:
         dropped = drop_generation(tenant, generation, return_state=True).is_completed()
@@ -148,7 +148,7 @@ def publish_recommendations(
             f"{'; '.join(verdict.failures)}; the active generation and Redis are unchanged"
         )
     clock = perf_counter()
-    keys = publish_lists(computed, generation)
+    keys = publish_lists(quote(computed), generation)
     timings["publish_redis"] = _since(clock)
     clock = perf_counter()
     previous = switch_generation(tenant, generation, computed.checksum)

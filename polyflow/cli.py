@@ -13,6 +13,7 @@ from rich.text import Text
 
 from polyflow.cli_analytics import analytics_app, backfill_app, events_app
 from polyflow.cli_orders import inventory_app, order_app, outbox_app, serve
+from polyflow.cli_recommend import recommend, recommendations_app
 
 app = typer.Typer(help="polyflow: Prefect pipelines over six real stores.", no_args_is_help=True)
 stack_app = typer.Typer(help="The local stack of real servers (no Docker).", no_args_is_help=True)
@@ -24,6 +25,8 @@ app.add_typer(events_app, name="events")
 app.add_typer(analytics_app, name="analytics")
 app.add_typer(backfill_app, name="backfill")
 app.command()(serve)
+app.command()(recommend)
+app.add_typer(recommendations_app, name="recommendations")
 
 
 @app.callback()

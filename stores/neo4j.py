@@ -199,23 +199,23 @@ LOAD_BOUGHT_WITH = """
 UNWIND $rows AS row
 MERGE (a:Product {tenant: $tenant, sku: row.source})
 MERGE (b:Product {tenant: $tenant, sku: row.target})
-MERGE (a)-[r:FREQUENTLY_BOUGHT_WITH {generation: $generation}]->(b)
-SET r.weight = row.weight, r.support = row.support, r.confidence = row.confidence,
-    r.lift = row.lift
+CREATE (a)-[:FREQUENTLY_BOUGHT_WITH {generation: $generation, weight: row.weight,
+    support: row.support, confidence: row.confidence, lift: row.lift, rank: row.rank}]->(b)
 """
 LOAD_SIMILAR = """
 UNWIND $rows AS row
 MERGE (a:Product {tenant: $tenant, sku: row.source})
 MERGE (b:Product {tenant: $tenant, sku: row.target})
-MERGE (a)-[r:SIMILAR_TO {generation: $generation}]->(b)
-SET r.score = row.score
+CREATE (a)-[:SIMILAR_TO {generation: $generation, score: row.score}]->(b)
 """
 LOAD_SEEDS = """
 UNWIND $rows AS row
-MERGE (s:CustomerSeeds {tenant: $tenant, generation: $generation, customer_id: row.customer_id})
-SET s.skus = row.skus
+CREATE (:CustomerSeeds {tenant: $tenant, generation: $generation, customer_id: row.customer_id,
+    skus: row.skus})
 """
-"""MERGE, not CREATE: a batch retried after a lost reply lands on the same edges."""
+"""CREATE, not MERGE: a new generation has no edges yet, and MERGE on a relationship scans the
+relationships of its endpoints, which for a popular product are thousands (measured: 500 edges/s
+with MERGE). A load that is repeated starts with `clear_generation`, so it never duplicates."""
 
 SWITCH_GENERATION = """
 MATCH (g:RecommendationGeneration {tenant: $tenant, generation: $generation})
@@ -234,7 +234,8 @@ BOUGHT_TOGETHER = """
 MATCH (ptr:RecommendationPointer {tenant: $tenant})
 OPTIONAL MATCH (:Product {tenant: $tenant, sku: $sku})
       -[r:FREQUENTLY_BOUGHT_WITH {generation: ptr.active}]->(q:Product)
-WITH ptr, q, r ORDER BY r.weight DESC, r.support DESC, q.sku
+WHERE r.rank > 0
+WITH ptr, q, r ORDER BY r.rank
 WITH ptr, [x IN collect([q.sku, r.weight]) WHERE x[0] IS NOT NULL] AS ranked
 RETURN ptr.active AS generation, ranked[0..ptr.top_n] AS ranked
 """
@@ -255,7 +256,7 @@ CALL (ptr, seeds) {
   UNWIND seeds AS seed
   MATCH (:Product {tenant: $tenant, sku: seed})
         -[r:FREQUENTLY_BOUGHT_WITH|SIMILAR_TO]->(q:Product)
-  WHERE r.generation = ptr.active AND NOT q.sku IN seeds
+  WHERE r.generation = ptr.active AND (r:SIMILAR_TO OR r.rank > 0) AND NOT q.sku IN seeds
   WITH q.sku AS sku, sum(toInteger(round(coalesce(r.weight, r.score) * 1000000))) AS micros
   ORDER BY micros DESC, sku
   RETURN collect([sku, micros]) AS ranked
@@ -263,8 +264,9 @@ CALL (ptr, seeds) {
 RETURN ptr.active AS generation,
        [x IN ranked[0..ptr.top_n] | [x[0], toFloat(x[1]) / 1000000.0]] AS ranked
 """
-"""The seed's two queries in one: what the customer's seeds were bought with or are similar to,
-minus the seeds, by summed weight in integer millionths (the same sums the rebuild computed)."""
+"""The seed's two queries in one: what the customer's seeds are listed as bought with (rank > 0:
+in the seed's own top N) or similar to, minus the seeds, by summed weight in integer millionths
+(the same sums the rebuild computed)."""
 
 
 def bootstrap_recommendations() -> None:
@@ -297,8 +299,8 @@ def _load(query: str, tenant: str, generation: str, rows: Sequence[Mapping[str, 
 
 
 def load_bought_together(tenant: str, generation: str, rows: Sequence[Mapping[str, Any]]) -> int:
-    """FREQUENTLY_BOUGHT_WITH {weight, support, confidence, lift, generation} edges, in batches;
-    rows have source, target, weight, support, confidence, lift."""
+    """FREQUENTLY_BOUGHT_WITH {weight, support, confidence, lift, rank, generation} edges, in
+    batches; rank is the edge's place in its source's list (0: kept only as a reverse)."""
     return _load(LOAD_BOUGHT_WITH, tenant, generation, rows)
 
 
@@ -318,7 +320,7 @@ def generation_bought_together(tenant: str, generation: str) -> list[dict[str, A
         "MATCH (a:Product)-[r:FREQUENTLY_BOUGHT_WITH {generation: $generation}]->(b:Product) "
         "WHERE a.tenant = $tenant "
         "RETURN a.sku AS source, b.sku AS target, r.support AS support, r.weight AS weight, "
-        "b.tenant AS target_tenant",
+        "r.rank AS rank, b.tenant AS target_tenant",
         tenant=check_tenant(tenant),
         generation=generation,
     )
@@ -380,12 +382,26 @@ def recommendation_generations(tenant: str) -> list[dict[str, Any]]:
 
 
 def drop_generation(tenant: str, generation: str) -> None:
-    """Delete one generation of a tenant: its edges and seeds in batches of `DELETE_BATCH`, each
-    batch its own transaction (`CALL ... IN TRANSACTIONS` needs an auto-commit transaction,
-    hence `session.run`), then its record. The active generation is never dropped."""
+    """Delete one generation of a tenant: its edges and seeds, then its record. The active
+    generation is never dropped."""
     check_tenant(tenant)
     if active_generation(tenant) == generation:
         raise ValueError(f"generation {generation} is the active one of tenant {tenant!r}")
+    _delete_generation(tenant, generation, keep_record=False)
+
+
+def clear_generation(tenant: str, generation: str) -> None:
+    """Delete what a generation that is still loading holds, keeping its record: where a
+    repeated load starts. The active generation is never cleared."""
+    check_tenant(tenant)
+    if active_generation(tenant) == generation:
+        raise ValueError(f"generation {generation} is the active one of tenant {tenant!r}")
+    _delete_generation(tenant, generation, keep_record=True)
+
+
+def _delete_generation(tenant: str, generation: str, keep_record: bool) -> None:
+    """Edges and seeds in batches of `DELETE_BATCH`, each batch its own transaction (`CALL ...
+    IN TRANSACTIONS` needs an auto-commit transaction, hence `session.run`)."""
     statements = (
         "MATCH (a:Product)-[r:FREQUENTLY_BOUGHT_WITH {generation: $generation}]->() "
         "WHERE a.tenant = $tenant "
@@ -398,7 +414,7 @@ def drop_generation(tenant: str, generation: str) -> None:
         "MATCH (g:RecommendationGeneration {tenant: $tenant, generation: $generation}) DELETE g",
     )
     with driver().session() as session:
-        for statement in statements:
+        for statement in statements[:-1] if keep_record else statements:
             session.run(statement, tenant=tenant, generation=generation).consume()
 
 

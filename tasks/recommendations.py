@@ -55,10 +55,11 @@ def compute(
 @task(name="load-recommendation-generation", **STORE_TASK)
 def load_generation(computed: ComputedGeneration, generation: str) -> int:
     """Register the generation as loading, then load its edges and seeds in UNWIND batches;
-    returns the edges loaded. A retry MERGEs onto what the first attempt loaded."""
+    returns the edges loaded. A retry first clears what the failed attempt loaded."""
     tenant = computed.tenant
     neo4j.bootstrap_recommendations()
     neo4j.begin_generation(tenant, generation, computed.top_n)
+    neo4j.clear_generation(tenant, generation)
     loaded = neo4j.load_bought_together(tenant, generation, computed.bought.to_dict("records"))
     loaded += neo4j.load_similar(tenant, generation, computed.similar.to_dict("records"))
     seeds = computed.seeds

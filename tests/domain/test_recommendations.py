@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pandas as pd
 import pytest
 from pydantic import ValidationError
 
@@ -74,10 +75,13 @@ def test_min_support_drops_rare_pairs_and_unknown_skus_never_count() -> None:
 def test_graph_keeps_each_top_n_and_its_reverse() -> None:
     known = catalog_lines(lines_frame(LINES), {"A", "B", "C", "D"})
     edges = graph_bought_together(co_purchase(known), top_n=1)
-    # A's top is B (tie on weight and support, B sorts first); B's and C's top is A
-    assert set(zip(edges["source"], edges["target"], strict=True)) == {
-        ("A", "B"), ("B", "A"), ("C", "A"), ("A", "C"),
-    }  # fmt: skip
+    # A's top is B (tie on weight and support, B sorts first); B's and C's top is A;
+    # A->C is there only as the reverse of C->A: rank 0, in nobody's list
+    assert dict(
+        zip(zip(edges["source"], edges["target"], strict=True), edges["rank"], strict=True)
+    ) == {("A", "B"): 1, ("B", "A"): 1, ("C", "A"): 1, ("A", "C"): 0}
+    lines = compute_generation("acme", lines_frame(LINES), CATALOG, top_n=1).lists[BOUGHT]
+    assert lines["A"] == [("B", 0.816497)] and lines["C"] == [("A", 0.816497)]
 
 
 def test_features_weigh_deeper_category_levels_more() -> None:
@@ -131,7 +135,7 @@ def test_generation_is_deterministic_and_its_checksum_follows_the_content() -> N
 def test_no_orders_is_an_empty_co_purchase_generation() -> None:
     empty = compute_generation("acme", lines_frame([]), CATALOG, top_n=5)
     assert empty.pairs == 0 and empty.bought.empty and empty.customers == 0
-    assert empty.bought_digest == digest([])
+    assert empty.bought_digest.count == 0
     assert not empty.similar.empty
 
 
@@ -141,9 +145,13 @@ def test_nothing_at_all_is_empty_everywhere() -> None:
 
 
 def test_digest_is_order_independent_and_counts_repeats() -> None:
-    rows = [("A", "B", 2, 0.5), ("B", "A", 2, 0.5)]
-    assert digest(rows) == digest(rows[::-1])
-    assert digest(rows + rows[:1]) != digest(rows)
+    rows = pd.DataFrame({"source": ["A", "B"], "target": ["B", "A"], "score": [0.5, 0.5]})
+    columns = ["source", "target", "score"]
+    assert digest(rows, columns) == digest(rows.iloc[::-1], columns)
+    assert digest(pd.concat([rows, rows.iloc[:1]]), columns).count == 3
+    assert digest(pd.concat([rows, rows.iloc[:1]]), columns) != digest(rows, columns)
+    changed = rows.assign(score=[0.5, 0.500001])
+    assert digest(changed, columns) != digest(rows, columns)
 
 
 @pytest.mark.parametrize(

@@ -12,10 +12,12 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from prefect import flow
 from prefect.artifacts import Artifact
 
 from domain.recommendations import RebuildParameters
 from flows.rebuild_recommendations import (
+    BuiltGeneration,
     RecommendationGateFailed,
     UnknownTenant,
     build_recommendations,
@@ -34,6 +36,17 @@ def clean(tenant: str) -> Iterator[None]:
     yield
     forget(tenant)
     forget(f"{tenant}-b")
+
+
+@flow
+def build(tenant: str) -> BuiltGeneration:
+    """The build half of a rebuild, in a flow of its own, so a test can tamper before the gate."""
+    return build_recommendations(tenant, 180, 10, 1)
+
+
+@flow
+def publish(built: BuiltGeneration) -> None:
+    publish_recommendations(built, keep=2)
 
 
 def rebuild(tenant: str, **parameters: object):
@@ -123,7 +136,7 @@ def test_the_gate_blocks_a_corrupted_load_and_the_old_generation_stays_active(
     active = rebuild(tenant).generation
     place_orders(tenant, [("o7", "eve", ("B", "D"))])
 
-    built = build_recommendations(tenant, 180, 10, 1)
+    built = build(tenant)
     neo4j.driver().execute_query(
         "MATCH (:Product {tenant: $t, sku: 'A'})-[r:FREQUENTLY_BOUGHT_WITH "
         "{generation: $g}]->(:Product {sku: 'B'}) DELETE r",
@@ -131,7 +144,7 @@ def test_the_gate_blocks_a_corrupted_load_and_the_old_generation_stays_active(
         g=built.generation,
     )
     with pytest.raises(RecommendationGateFailed, match="bought count differs"):
-        publish_recommendations(built, keep=2)
+        publish(built)
 
     assert neo4j.active_generation(tenant) == active
     assert redis.recommendation_generation(tenant) == active
@@ -147,7 +160,7 @@ def test_the_gate_blocks_a_corrupted_load_and_the_old_generation_stays_active(
 def test_the_gate_names_a_self_edge_and_an_endpoint_outside_the_catalog(tenant: str) -> None:
     seed_catalog(tenant)
     place_orders(tenant)
-    built = build_recommendations(tenant, 180, 10, 1)
+    built = build(tenant)
     neo4j.driver().execute_query(
         "MATCH (a:Product {tenant: $t, sku: 'A'}) MERGE (x:Product {tenant: $t, sku: 'X'}) "
         "CREATE (a)-[:FREQUENTLY_BOUGHT_WITH {generation: $g, weight: 2.0, support: 1}]->(a) "
@@ -156,7 +169,7 @@ def test_the_gate_names_a_self_edge_and_an_endpoint_outside_the_catalog(tenant: 
         g=built.generation,
     )
     with pytest.raises(RecommendationGateFailed) as failed:
-        publish_recommendations(built, keep=2)
+        publish(built)
     message = str(failed.value)
     assert "self-edge" in message and "not in the catalog" in message
     assert "outside (0, 1]" in message and "no reverse" not in message
