@@ -8,7 +8,7 @@ bulk path. Cassandra writes are upserts by primary key, so replaying an event ch
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -537,3 +537,44 @@ def known_tenants() -> list[str]:
     """Every tenant that ever received analytics events (a scan of partition keys only)."""
     rows = _keyspace_session().execute("SELECT DISTINCT tenant FROM event_arrivals")
     return sorted(row.tenant for row in rows)
+
+
+# -- consistency: order events per partition ------------------------------------------------
+
+OUTBOX_EVENT_PREFIX = "outbox-"
+
+
+def order_event_records(tenant: str, days: Iterable[date]) -> Iterator[tuple[str, str, str]]:
+    """(event_id, event_type, aggregate_id) of the outbox-derived order events of a tenant,
+    one (tenant, day) partition at a time, paged by the driver."""
+    check_tenant(tenant)
+    for day in days:
+        rows = _keyspace_session().execute(
+            "SELECT event_id, event_type, aggregate_id FROM events_by_day "
+            "WHERE tenant = %s AND day = %s",
+            (tenant, day),
+        )
+        for row in rows:
+            if row.event_id.startswith(OUTBOX_EVENT_PREFIX):
+                yield row.event_id, row.event_type, row.aggregate_id
+
+
+def delete_order_events(tenant: str, days: Iterable[date], event_ids: Iterable[str]) -> int:
+    """Delete these outbox-derived events of a tenant, found in the given days' partitions."""
+    wanted = set(event_ids)
+    found = 0
+    check_tenant(tenant)
+    for day in days:
+        rows = _keyspace_session().execute(
+            "SELECT event_time, event_id FROM events_by_day WHERE tenant = %s AND day = %s",
+            (tenant, day),
+        )
+        for row in rows:
+            if row.event_id in wanted:
+                _keyspace_session().execute(
+                    "DELETE FROM events_by_day WHERE tenant = %s AND day = %s "
+                    "AND event_time = %s AND event_id = %s",
+                    (tenant, day, row.event_time, row.event_id),
+                )
+                found += 1
+    return found

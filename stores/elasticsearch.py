@@ -362,3 +362,27 @@ def search(
         hits=hits,
         facets={bucket["key"]: bucket["doc_count"] for bucket in buckets},
     )
+
+
+# --- consistency: the active index as a check reads it, and targeted repairs -------------------
+
+
+def active_index(tenant: str) -> str | None:
+    """The index behind the tenant's read alias: what searches see now."""
+    return next(iter(_holders(read_alias(tenant))), None)
+
+
+def active_content(tenant: str) -> Iterator[tuple[str, str | None]]:
+    """(sku, content_hash) of every document readers see, streamed (nothing if no index)."""
+    index = active_index(tenant)
+    if index is None:
+        return iter(())
+    return content_hashes(index)
+
+
+def delete_documents(index: str, skus: Iterable[str]) -> int:
+    """Delete documents by sku from one index (missing ones are fine), then refresh it."""
+    actions = ({"_op_type": "delete", "_index": index, "_id": sku} for sku in skus)
+    deleted, _ = helpers.bulk(client(), actions, raise_on_error=False, ignore_status=(404,))
+    client().indices.refresh(index=index)
+    return deleted

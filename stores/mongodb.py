@@ -391,3 +391,41 @@ def catalog_rows(tenant: str, batch_size: int = 5000) -> Iterator[dict[str, Any]
         {"_id": False, **dict.fromkeys(("sku", "name", "price", "currency", "category"), True)},
     )
     yield from cursor.batch_size(batch_size)
+
+
+# --- consistency: what a check streams, and what a repair clears ------------------------------
+
+
+def updated_since(tenant: str, since: datetime) -> set[str]:
+    """The skus of a tenant's products written at or after `since`: catalog writes still on
+    their way to the derived stores when a check started."""
+    cursor = database()[PRODUCTS].find(
+        {"tenant": check_tenant(tenant), "updated_at": {"$gte": since}}, {"_id": False, "sku": True}
+    )
+    return {doc["sku"] for doc in cursor}
+
+
+def customer_records(tenant: str, batch_size: int = 5000) -> Iterator[dict[str, Any]]:
+    """customer_id, version, email, name of every customer profile of a tenant, streamed."""
+    cursor = database()[CUSTOMERS].find(
+        {"tenant": check_tenant(tenant)},
+        {"_id": False, "customer_id": True, "version": True, "email": True, "name": True},
+    )
+    yield from cursor.batch_size(batch_size)
+
+
+def delete_customers(tenant: str, customer_ids: Sequence[str]) -> None:
+    """Delete these profiles of a tenant, one equality match each (what FerretDB can index)."""
+    collection = database()[CUSTOMERS]
+    for customer_id in customer_ids:
+        collection.delete_one({"tenant": check_tenant(tenant), "customer_id": customer_id})
+
+
+def catalog_rows(tenant: str, batch_size: int = 5000) -> Iterator[dict[str, Any]]:
+    """sku, name, price, currency, category of every product of a tenant, streamed: what the
+    graph's Product nodes are derived from."""
+    cursor = database()[PRODUCTS].find(
+        {"tenant": check_tenant(tenant)},
+        {"_id": False, **dict.fromkeys(("sku", "name", "price", "currency", "category"), True)},
+    )
+    yield from cursor.batch_size(batch_size)

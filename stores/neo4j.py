@@ -7,7 +7,7 @@ onto the same nodes and relationships instead of duplicating them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from neo4j import Driver, GraphDatabase
@@ -452,3 +452,80 @@ def similar_products(tenant: str, sku: str) -> tuple[str | None, list[tuple[str,
 def recommended_for(tenant: str, customer_id: str) -> tuple[str | None, list[tuple[str, float]]]:
     """(active generation, the customer's top N "for you" (sku, summed weight))."""
     return _ranked(FOR_YOU, tenant=check_tenant(tenant), customer_id=customer_id)
+
+
+# --- consistency: what a check streams, and what a repair clears ------------------------------
+#
+# Cypher has no hash function in Community edition (no APOC), so a check streams the compared
+# properties of one tenant's nodes or edges, one fetch at a time, and folds them client-side.
+
+CONSISTENCY_FETCH = 5000
+
+
+def _stream(query: str, **parameters: Any) -> Iterator[dict[str, Any]]:
+    with driver().session(fetch_size=CONSISTENCY_FETCH) as session:
+        for record in session.run(query, **parameters):
+            yield record.data()
+
+
+def purchase_records(tenant: str) -> Iterator[dict[str, Any]]:
+    """order_id, sku, quantity, status, version of every PURCHASED edge of a tenant."""
+    return _stream(
+        "MATCH (:Customer {tenant: $tenant})-[r:PURCHASED]->(p:Product) "
+        "RETURN r.order_id AS order_id, p.sku AS sku, r.quantity AS quantity, "
+        "r.status AS status, r.version AS version",
+        tenant=check_tenant(tenant),
+    )
+
+
+def customer_records(tenant: str) -> Iterator[dict[str, Any]]:
+    """customer_id, version, email, name of every Customer node of a tenant."""
+    return _stream(
+        "MATCH (c:Customer {tenant: $tenant}) RETURN c.customer_id AS customer_id, "
+        "c.version AS version, c.email AS email, c.name AS name",
+        tenant=check_tenant(tenant),
+    )
+
+
+def product_records(tenant: str) -> Iterator[dict[str, Any]]:
+    """sku, name, price, currency, category of every Product node of a tenant."""
+    return _stream(
+        "MATCH (p:Product {tenant: $tenant}) OPTIONAL MATCH (p)-[:IN_CATEGORY]->(c:Category) "
+        "RETURN p.sku AS sku, p.name AS name, p.price AS price, p.currency AS currency, "
+        "c.path AS category",
+        tenant=check_tenant(tenant),
+    )
+
+
+def delete_purchases(tenant: str, edges: Sequence[tuple[str, str]]) -> None:
+    """Delete the PURCHASED edges (order_id, sku) of a tenant: a repair re-derives them."""
+    driver().execute_query(
+        "UNWIND $edges AS edge "
+        "MATCH (:Customer {tenant: $tenant})-[r:PURCHASED {order_id: edge[0]}]->"
+        "(:Product {tenant: $tenant, sku: edge[1]}) DELETE r",
+        edges=[list(edge) for edge in edges],
+        tenant=check_tenant(tenant),
+    )
+
+
+def reset_customers(tenant: str, customer_ids: Sequence[str]) -> None:
+    """Clear the profile of these Customer nodes (version 0), so the version guard lets a
+    re-derived profile in; their PURCHASED edges stay."""
+    driver().execute_query(
+        "UNWIND $ids AS id MATCH (c:Customer {tenant: $tenant, customer_id: id}) "
+        "SET c.version = 0, c.email = null, c.name = null",
+        ids=list(customer_ids),
+        tenant=check_tenant(tenant),
+    )
+
+
+def delete_nodes(tenant: str, label: str, key: str, ids: Sequence[str]) -> None:
+    """Detach and delete a tenant's nodes of `label` ('Customer' or 'Product') by natural id:
+    what a repair does with a node no source of truth has."""
+    if (label, key) not in (("Customer", "customer_id"), ("Product", "sku")):
+        raise ValueError(f"not a derived node: {label}.{key}")
+    driver().execute_query(
+        f"UNWIND $ids AS id MATCH (n:{label} {{tenant: $tenant, {key}: id}}) DETACH DELETE n",
+        ids=list(ids),
+        tenant=check_tenant(tenant),
+    )

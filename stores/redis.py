@@ -7,7 +7,7 @@ scanned or dropped alone. Writes go through pipelines: one round trip per chunk,
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -280,3 +280,55 @@ def recommendation_lists(tenant: str, kind: str, name: str) -> tuple[str | None,
         return None, None
     value = client().get(key(tenant, "rec", generation, kind, name))
     return generation, None if value is None else json.loads(value)
+
+
+# --- consistency: what a check streams, and what a repair clears ------------------------------
+#
+# Redis cannot aggregate, so a check streams one kind of key of one tenant with SCAN (`_type`
+# keeps other kinds sharing the prefix out, such as a customer's recent-orders sorted set) and
+# reads each page of keys with one pipeline: memory holds one page, not the tenant.
+
+CONSISTENCY_PAGE = 1000
+
+
+def _scan_pages(tenant: str, kind: str, key_type: str) -> Iterator[list[str]]:
+    page: list[str] = []
+    pattern = key(tenant, kind, "*")
+    for name in client().scan_iter(match=pattern, count=CONSISTENCY_PAGE, _type=key_type):
+        page.append(name)
+        if len(page) >= CONSISTENCY_PAGE:
+            yield page
+            page = []
+    if page:
+        yield page
+
+
+def scan_hashes(
+    tenant: str, kind: str, fields: Sequence[str]
+) -> Iterator[tuple[str, list[str | None]]]:
+    """(id, values of `fields`) of every hash `key(tenant, kind, id)`, a pipelined page at a
+    time."""
+    prefix = len(key(tenant, kind, ""))
+    for page in _scan_pages(tenant, kind, "hash"):
+        pipe = client().pipeline(transaction=False)
+        for name in page:
+            pipe.hmget(name, list(fields))
+        for name, values in zip(page, pipe.execute(), strict=True):
+            yield name[prefix:], values
+
+
+def scan_cached_products(tenant: str) -> Iterator[tuple[str, dict[str, Any] | None]]:
+    """(sku, cached product) of every live product cache entry; None for one that expired
+    between the scan and the read."""
+    prefix = len(key(tenant, "product", ""))
+    for page in _scan_pages(tenant, "product", "string"):
+        for name, value in zip(page, client().mget(page), strict=True):
+            yield name[prefix:], json.loads(value) if value else None
+
+
+def delete_keys(tenant: str, kind: str, ids: Sequence[str]) -> int:
+    """Delete `key(tenant, kind, id)` for each id (a repair clears a drifted entry before it
+    re-derives it, so the version guard lets the truth back in)."""
+    if not ids:
+        return 0
+    return client().delete(*(key(tenant, kind, record_id) for record_id in ids))

@@ -6,6 +6,7 @@ One module per concern: `schema` (models, engine, transactions, bootstrap, healt
 exports what callers use, so they write `postgres.place_order(...)`.
 """
 
+from stores.postgres import checksums
 from stores.postgres.backfills import (
     COMPLETED,
     FAILED,
@@ -81,6 +82,7 @@ __all__ = [
     "User",
     "bootstrap",
     "cancel_order",
+    "checksums",
     "claim_pending",
     "close",
     "dead_letters",
