@@ -58,3 +58,7 @@ TRANSIENT_RETRIES: dict[str, Any] = {
 STORE_TASK: dict[str, Any] = {**TRANSIENT_RETRIES, "cache_policy": NO_CACHE}
 """The options of every task that talks to a store: transient-only retries, and no result
 cache, since a store's answer is never the same as last time's by construction."""
+COMPUTE_TASK: dict[str, Any] = {"cache_policy": NO_CACHE}
+"""The options of a task that only computes (a gate's verdict, recommendations from frames): no
+retries, since the same inputs give the same answer, and no cache, for the same reason as
+`STORE_TASK`."""

@@ -11,11 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from expectations.search import ContentDigest, GateResult, check_search_gate, content_digest
 from stores import elasticsearch, mongodb
-from tasks.retry import STORE_TASK
+from tasks.retry import COMPUTE_TASK, STORE_TASK
 
 
 @dataclass(frozen=True)
@@ -69,7 +68,7 @@ def index_digest(index: str) -> ContentDigest:
     return content_digest(elasticsearch.content_hashes(index))
 
 
-@task(name="search-gate", cache_policy=NO_CACHE)
+@task(name="search-gate", **COMPUTE_TASK)
 def search_gate(mongodb_side: ContentDigest, elasticsearch_side: ContentDigest) -> GateResult:
     """Not retried: the same digests give the same verdict."""
     return check_search_gate(mongodb_side, elasticsearch_side)

@@ -11,7 +11,7 @@ from prefect import task
 from domain.catalog import ProductRecord, canonical_row, product_record
 from stores import cassandra, elasticsearch, mongodb, neo4j, postgres, redis
 from tasks.outbox import ROUTES
-from tasks.retry import TRANSIENT_RETRIES
+from tasks.retry import STORE_TASK
 
 SKU = "SMOKE-0001"
 VERSION = 1
@@ -46,14 +46,14 @@ def _product(tenant: str) -> ProductRecord:
     return product_record(tenant, row)
 
 
-@task(name="smoke-postgres", **TRANSIENT_RETRIES)
+@task(name="smoke-postgres", **STORE_TASK)
 def smoke_postgres(tenant: str) -> str:
     postgres.upsert_tenants({tenant: "Smoke test tenant"})
     postgres.set_inventory(tenant, {SKU: 7}, ROUTES)
     return _expect("postgres", {SKU: 7}, postgres.get_inventory(tenant, [SKU]))
 
 
-@task(name="smoke-mongodb", **TRANSIENT_RETRIES)
+@task(name="smoke-mongodb", **STORE_TASK)
 def smoke_mongodb(tenant: str) -> str:
     product = _product(tenant)
     mongodb.upsert_products(tenant, [product])
@@ -61,14 +61,14 @@ def smoke_mongodb(tenant: str) -> str:
     return _expect("mongodb", product["content_hash"], stored.get("content_hash"))
 
 
-@task(name="smoke-redis", **TRANSIENT_RETRIES)
+@task(name="smoke-redis", **STORE_TASK)
 def smoke_redis(tenant: str) -> str:
     product: dict[str, Any] = dict(_product(tenant))
     redis.cache_products(tenant, {SKU: product}, ttl=300)
     return _expect("redis", product, redis.cached_products(tenant, [SKU]).get(SKU))
 
 
-@task(name="smoke-cassandra", **TRANSIENT_RETRIES)
+@task(name="smoke-cassandra", **STORE_TASK)
 def smoke_cassandra(tenant: str) -> str:
     # One smoke event per day, keyed by the day's start: re-running the smoke flow upserts it.
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -90,7 +90,7 @@ def smoke_cassandra(tenant: str) -> str:
     return _expect("cassandra", ["smoke"], found)
 
 
-@task(name="smoke-elasticsearch", **TRANSIENT_RETRIES)
+@task(name="smoke-elasticsearch", **STORE_TASK)
 def smoke_elasticsearch(tenant: str) -> str:
     # As ingestion indexes a chunk: the catalog product at its version, into the write alias.
     elasticsearch.ensure_tenant_index(tenant)
@@ -101,7 +101,7 @@ def smoke_elasticsearch(tenant: str) -> str:
     return _expect("elasticsearch", [SKU], hits)
 
 
-@task(name="smoke-neo4j", **TRANSIENT_RETRIES)
+@task(name="smoke-neo4j", **STORE_TASK)
 def smoke_neo4j(tenant: str) -> str:
     neo4j.merge_products(tenant, [neo4j.product_row(_product(tenant))])
     category = neo4j.products(tenant).get(SKU, {}).get("category")
