@@ -35,6 +35,8 @@ def _connect(config: Settings) -> MongoClient:
         config.mongodb_url.reveal(),
         serverSelectionTimeoutMS=timeout_ms,
         connectTimeoutMS=timeout_ms,
+        # A server that accepts connections but stops answering fails the call, never hangs it.
+        socketTimeoutMS=int(config.call_timeout * 1000),
         tz_aware=True,
     )
 
