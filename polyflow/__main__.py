@@ -1,3 +1,3 @@
-from polyflow.cli import app
+from polyflow.cli import run
 
-app(prog_name="polyflow")
+run()

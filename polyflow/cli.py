@@ -291,3 +291,15 @@ def reindex(
     for phase, seconds in summary.timings.items():
         table.add_row(f"{phase} time", f"{seconds:.2f} s")
     console.print(table)
+
+
+def run() -> None:
+    """The `polyflow` command: settings that do not validate are one line naming the variable
+    (never its value), not a traceback."""
+    from domain.settings import SettingsError
+
+    try:
+        app(prog_name="polyflow")
+    except SettingsError as error:
+        Console(stderr=True).print(f"[red]{escape(str(error))}[/red]")
+        raise SystemExit(2) from None
