@@ -19,6 +19,7 @@ expect, startable from the UI form, the API or `polyflow backfill run`:
 
 from __future__ import annotations
 
+from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
@@ -30,6 +31,7 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 from prefect.client.orchestration import get_client
+from prefect.futures import PrefectConcurrentFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import Field
 
@@ -144,26 +146,47 @@ def backfill(
     run_id = str(runtime.flow_run.id) if runtime.flow_run.id else None
     deployment = f"{flow_name}/{PARTITION_DEPLOYMENT}"
     tracker = create_progress_artifact(0.0, description=f"backfill {flow_name} {tenant}")
-    futures = [
-        run_partition.submit(
+
+    keys: dict[Any, str] = {}
+
+    def submit(partition: Partition) -> PrefectConcurrentFuture[PartitionOutcome]:
+        future = run_partition.submit(
             flow_name,
             deployment,
             tenant,
-            p.key,
-            _parameters(flow_name, tenant, p),
-            statuses[p.key].attempts if p.key in statuses else 0,
+            partition.key,
+            _parameters(flow_name, tenant, partition),
+            statuses[partition.key].attempts if partition.key in statuses else 0,
             limit_name,
             run_id,
         )
-        for p in todo
-    ]
-    for finished, future in enumerate(futures, start=1):
-        outcome: PartitionOutcome = future.result()
+        keys[future.task_run_id] = partition.key
+        return future
+
+    # The limit is the global concurrency limit; submitting only as many partitions as it
+    # admits just spares the waiting ones from polling it for a slot.
+    waiting = list(todo)
+    in_flight = [submit(waiting.pop(0)) for _ in range(min(max_concurrent, len(waiting)))]
+    finished = 0
+    while in_flight:
+        wait([f.wrapped_future for f in in_flight], return_when=FIRST_COMPLETED)
+        future = next(f for f in in_flight if f.wrapped_future.done())
+        in_flight.remove(future)
+        if waiting:
+            in_flight.append(submit(waiting.pop(0)))
+        finished += 1
+        outcome = future.result(raise_on_failure=False)
+        if not isinstance(outcome, PartitionOutcome):
+            key = keys[future.task_run_id]
+            reason = f"{type(outcome).__name__}: {outcome}"
+            postgres.record_partition(flow_name, tenant, key, postgres.FAILED, reason=reason)
+            summary.failed[key] = reason
+            continue
         if outcome.status == postgres.COMPLETED:
             summary.done.append(outcome.partition)
         else:
             summary.failed[outcome.partition] = outcome.reason or "failed"
-        update_progress_artifact(tracker, 100 * finished / max(len(futures), 1))
+        update_progress_artifact(tracker, 100 * finished / len(todo))
     update_progress_artifact(tracker, 100.0)
     create_table_artifact(
         key="backfill-summary",

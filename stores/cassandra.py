@@ -17,9 +17,9 @@ from typing import Any
 
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
-from cassandra.concurrent import execute_concurrent_with_args
+from cassandra.concurrent import execute_concurrent, execute_concurrent_with_args
 from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
-from cassandra.query import PreparedStatement
+from cassandra.query import BatchStatement, BatchType, PreparedStatement
 
 from domain.analytics import (
     STOREFRONT_TYPES,
@@ -311,6 +311,34 @@ def _run(name: str, rows: Sequence[tuple[Any, ...]], concurrency: int = 64) -> N
         )
 
 
+BATCH_ROWS = 50
+"""Rows of one partition sent as one unlogged batch: a single mutation for Cassandra, and one
+request instead of fifty for the driver, whose per-request cost dominates on small rows
+(50 rows of ~200 bytes stay under Cassandra's batch size warning)."""
+
+
+def _run_batched(
+    name: str, rows: Sequence[tuple[Any, ...]], key_columns: int, concurrency: int = 64
+) -> None:
+    """Like `_run`, but rows of the same partition (their first `key_columns` values) go in
+    unlogged single-partition batches of at most `BATCH_ROWS`."""
+    statement = _statement(name)
+    by_partition: dict[tuple[Any, ...], list[tuple[Any, ...]]] = {}
+    for row in rows:
+        by_partition.setdefault(row[:key_columns], []).append(row)
+    batches = []
+    for partition_rows in by_partition.values():
+        for first in range(0, len(partition_rows), BATCH_ROWS):
+            batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+            for row in partition_rows[first : first + BATCH_ROWS]:
+                batch.add(statement, row)
+            batches.append((batch, ()))
+    if batches:
+        execute_concurrent(
+            _keyspace_session(), batches, concurrency=concurrency, raise_on_first_error=True
+        )
+
+
 def _utc(moment: datetime) -> datetime:
     """Cassandra hands timestamps back naive, in UTC."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
@@ -365,8 +393,8 @@ def write_storefront_events(events: Sequence[StorefrontEvent], concurrency: int 
                 payload,
             )
         )
-    _run("storefront", by_day, concurrency)
-    _run("by_user", by_user, concurrency)
+    _run_batched("storefront", by_day, 2, concurrency)
+    _run_batched("by_user", by_user, 3, concurrency)
     mark_arrivals((e.tenant, e.occurred_at) for e in events)
 
 
