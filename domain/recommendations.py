@@ -391,6 +391,26 @@ def seed_rows(frame: pd.DataFrame) -> Iterable[tuple[Any, ...]]:
     return zip(frame["customer_id"], (tuple(s) for s in frame["skus"]), strict=True)
 
 
+class Lists:
+    """kind -> product sku or customer id -> ranked (sku, weight): what Redis publishes.
+
+    A plain class, not a dict or dataclass, on purpose: Prefect walks dicts and dataclasses that
+    tasks return, looking for futures, and 10^4 lists cost it seconds."""
+
+    __slots__ = ("_by_kind",)
+
+    def __init__(self, by_kind: dict[str, dict[str, list[tuple[str, float]]]]) -> None:
+        self._by_kind = by_kind
+
+    def __getitem__(self, kind: str) -> dict[str, list[tuple[str, float]]]:
+        return self._by_kind[kind]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Lists) and self._by_kind == other._by_kind
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 @dataclass(frozen=True)
 class ComputedGeneration:
     """Everything one rebuild computed for one tenant, before any store is written."""
@@ -407,8 +427,7 @@ class ComputedGeneration:
     similar_digest: Digest
     seeds_digest: Digest
     catalog: frozenset[str] = field(repr=False)
-    lists: dict[str, dict[str, list[tuple[str, float]]]] = field(repr=False)
-    """kind -> product sku or customer id -> ranked (sku, weight): what Redis publishes."""
+    lists: Lists = field(repr=False)
 
     @property
     def checksum(self) -> str:
@@ -443,11 +462,13 @@ def compute_generation(
     customer_seeds = seeds(known)
     bought_lists = bought_together_lists(bought, top_n)
     similar_by_sku = similar_lists(similar, top_n)
-    lists = {
-        BOUGHT: {sku: bought_lists.get(sku, []) for sku in sorted(catalog)},
-        SIMILAR: {sku: similar_by_sku.get(sku, []) for sku in sorted(catalog)},
-        FOR_YOU: for_you(customer_seeds, bought, similar, top_n),
-    }
+    lists = Lists(
+        {
+            BOUGHT: {sku: bought_lists.get(sku, []) for sku in sorted(catalog)},
+            SIMILAR: {sku: similar_by_sku.get(sku, []) for sku in sorted(catalog)},
+            FOR_YOU: for_you(customer_seeds, bought, similar, top_n),
+        }
+    )
     return ComputedGeneration(
         tenant=tenant,
         top_n=top_n,

@@ -79,27 +79,39 @@ class LoadedGeneration:
 
 
 def loaded_generation(
-    bought: Sequence[Mapping[str, Any]],
-    similar: Sequence[Mapping[str, Any]],
-    seeds: Sequence[Mapping[str, Any]],
+    bought: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]],
+    similar: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]],
+    seeds: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]],
 ) -> LoadedGeneration:
-    """Frames from the records Neo4j returned; seed sku lists become sorted tuples."""
+    """Frames from what Neo4j returned, as columns or as records; seed sku lists become sorted
+    tuples."""
+    seed_frame = _frame(seeds, ["customer_id", "skus"])
+    seed_frame["skus"] = pd.Series(
+        [tuple(sorted(skus)) for skus in seed_frame["skus"]], dtype=object
+    )
     return LoadedGeneration(
         bought=_frame(bought, ["source", "target", "support", "weight", "rank", "target_tenant"]),
         similar=_frame(similar, ["source", "target", "score", "target_tenant"]),
-        seeds=pd.DataFrame(
-            {
-                "customer_id": pd.Series([s["customer_id"] for s in seeds], dtype=object),
-                "skus": pd.Series([tuple(sorted(s["skus"])) for s in seeds], dtype=object),
-            }
-        ),
+        seeds=seed_frame.astype({"customer_id": object}),
     )
 
 
-def _frame(records: Sequence[Mapping[str, Any]], columns: list[str]) -> pd.DataFrame:
-    return pd.DataFrame.from_records(list(records), columns=columns).astype(
-        {"source": object, "target": object}
-    )
+def _frame(
+    found: Mapping[str, Sequence[Any]] | Sequence[Mapping[str, Any]], columns: list[str]
+) -> pd.DataFrame:
+    if isinstance(found, Mapping):
+        frame = pd.DataFrame({column: pd.Series(found[column], dtype=object) for column in columns})
+    else:
+        frame = pd.DataFrame.from_records(list(found), columns=columns).astype(object)
+    # a property missing from an edge (a corrupted load) becomes -1 or NaN: a checksum that
+    # differs, and a violation, rather than an error
+    for column in ("support", "rank"):
+        if column in frame:
+            frame[column] = pd.to_numeric(frame[column]).fillna(-1).astype("int64")
+    for column in ("weight", "score"):
+        if column in frame:
+            frame[column] = pd.to_numeric(frame[column]).astype("float64")
+    return frame
 
 
 @dataclass(frozen=True)

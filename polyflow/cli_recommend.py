@@ -57,10 +57,11 @@ def recommend(
             f"'polyflow recommendations rebuild --tenant {escape(tenant)}'"
         )
         raise typer.Exit(1)
+    console.print(
+        Text(f"{subject} of {tenant}: from {answer.source}, generation {answer.generation}")
+    )
     for kind, ranked in answer.lists.items():
-        table = Table(
-            title=Text(f"{kind} for {subject} of {tenant} ({answer.source}, {answer.generation})")
-        )
+        table = Table(title=Text(kind), min_width=40)
         table.add_column("#", justify="right")
         table.add_column("sku")
         table.add_column("weight", justify="right")
@@ -69,6 +70,19 @@ def recommend(
         if not ranked:
             table.add_row("-", "(none)", "-")
         console.print(table)
+
+
+def _unknown(tenant: str, lookback_days: int) -> bool:
+    """What the flow would refuse, checked before a flow run is started (and logged, with a
+    traceback, by Prefect)."""
+    from datetime import UTC, datetime
+
+    from domain.recommendations import window_start
+    from stores import mongodb, postgres
+
+    if tenant in mongodb.catalog_tenants():
+        return False
+    return not postgres.order_lines(tenant, window_start(datetime.now(UTC), lookback_days))
 
 
 @recommendations_app.command("rebuild")
@@ -101,6 +115,12 @@ def rebuild(
             field = ".".join(str(part) for part in problem["loc"])
             console.print(f"[red]--{field.replace('_', '-')}[/red]: {escape(problem['msg'])}")
         raise typer.Exit(2) from None
+    if tenant is not None and _unknown(tenant, lookback_days):
+        console.print(
+            f"[red]unknown tenant {escape(tenant)}[/red]: no catalog and no orders in the last "
+            f"{lookback_days} days, nothing to recommend from"
+        )
+        raise typer.Exit(1)
     from flows.rebuild_recommendations import rebuild_recommendations
 
     try:

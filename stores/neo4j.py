@@ -338,6 +338,29 @@ def generation_similar(tenant: str, generation: str) -> list[dict[str, Any]]:
     return [record.data() for record in records]
 
 
+GENERATION_COLUMNS = {
+    "bought": "MATCH (a:Product)-[r:FREQUENTLY_BOUGHT_WITH {generation: $generation}]->(b:Product) "
+    "WHERE a.tenant = $tenant RETURN collect(a.sku) AS source, collect(b.sku) AS target, "
+    "collect(r.support) AS support, collect(r.weight) AS weight, collect(r.rank) AS rank, "
+    "collect(b.tenant) AS target_tenant",
+    "similar": "MATCH (a:Product)-[r:SIMILAR_TO {generation: $generation}]->(b:Product) "
+    "WHERE a.tenant = $tenant RETURN collect(a.sku) AS source, collect(b.sku) AS target, "
+    "collect(r.score) AS score, collect(b.tenant) AS target_tenant",
+    "seeds": "MATCH (s:CustomerSeeds {generation: $generation}) WHERE s.tenant = $tenant "
+    "RETURN collect(s.customer_id) AS customer_id, collect(s.skus) AS skus",
+}
+"""What the gate reads back of a generation, one column list per property: one record of
+lists decodes several times faster than 10^5 records."""
+
+
+def generation_columns(tenant: str, generation: str, kind: str) -> dict[str, list[Any]]:
+    """The `kind` ("bought", "similar" or "seeds") of one generation of a tenant, as columns."""
+    records, _, _ = driver().execute_query(
+        GENERATION_COLUMNS[kind], tenant=check_tenant(tenant), generation=generation
+    )
+    return records[0].data()
+
+
 def generation_seeds(tenant: str, generation: str) -> list[dict[str, Any]]:
     records, _, _ = driver().execute_query(
         "MATCH (s:CustomerSeeds {generation: $generation}) WHERE s.tenant = $tenant "

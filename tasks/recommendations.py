@@ -8,6 +8,7 @@ is cached: each reads or changes live state.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -74,12 +75,12 @@ def gate(computed: ComputedGeneration, generation: str) -> RecommendationGate:
     """Read back what Neo4j holds of the generation and validate it against the computation;
     a retry reads again, and the same contents give the same verdict."""
     tenant = computed.tenant
-    loaded = loaded_generation(
-        neo4j.generation_bought_together(tenant, generation),
-        neo4j.generation_similar(tenant, generation),
-        neo4j.generation_seeds(tenant, generation),
-    )
-    return check_recommendation_gate(computed, loaded)
+    with ThreadPoolExecutor(3) as pool:
+        bought, similar, seeds = pool.map(
+            lambda kind: neo4j.generation_columns(tenant, generation, kind),
+            ("bought", "similar", "seeds"),
+        )
+    return check_recommendation_gate(computed, loaded_generation(bought, similar, seeds))
 
 
 @task(name="drop-recommendation-generation", **STORE_TASK)

@@ -49,3 +49,6 @@ def test_recommend_needs_exactly_one_subject_and_names_a_tenant_without_a_rebuil
     nothing = run_cli("recommend", "--tenant", tenant, "--product", "A")
     assert nothing.returncode == 1 and "no recommendations yet" in nothing.stdout
     assert "Traceback" not in nothing.stdout + nothing.stderr
+    unknown = run_cli("recommendations", "rebuild", "--tenant", tenant)
+    assert unknown.returncode == 1 and "unknown tenant" in unknown.stdout
+    assert "Traceback" not in unknown.stdout + unknown.stderr
