@@ -17,6 +17,7 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -54,7 +55,7 @@ _CLAIM = """
         LIMIT :limit
         FOR UPDATE SKIP LOCKED
     )
-    SELECT e.event_id, e.tenant_id AS tenant, e.aggregate_type, e.aggregate_id, e.event_type,
+    SELECT e.event_id, e.tenant_id, e.aggregate_type, e.aggregate_id, e.event_type,
            e.payload, e.created_at, array_agg(claimed.store) AS stores
     FROM claimed JOIN outbox e USING (event_id)
     GROUP BY e.event_id
@@ -105,6 +106,19 @@ def publish(session: Session, events: Sequence[Event], routes: Routes) -> list[i
         },
     ).scalars()
     return sorted(set(ids))
+
+
+def outbox_message(row: Any) -> OutboxMessage:
+    """An outbox row (an `OutboxEvent`, or a result row naming it) as a derived store gets it."""
+    return OutboxMessage(
+        event_id=row.event_id,
+        tenant=row.tenant_id,
+        aggregate_type=row.aggregate_type,
+        aggregate_id=row.aggregate_id,
+        event_type=row.event_type,
+        payload=row.payload,
+        created_at=row.created_at,
+    )
 
 
 @dataclass
@@ -161,18 +175,7 @@ def claim_pending(
         }
         rows = session.execute(CLAIM_EVENTS if event_ids else CLAIM_NEXT, parameters).all()
         claim = Claim(
-            messages=[
-                OutboxMessage(
-                    event_id=row.event_id,
-                    tenant=row.tenant,
-                    aggregate_type=row.aggregate_type,
-                    aggregate_id=row.aggregate_id,
-                    event_type=row.event_type,
-                    payload=row.payload,
-                    created_at=row.created_at,
-                )
-                for row in rows
-            ],
+            messages=[outbox_message(row) for row in rows],
             stores_of={row.event_id: row.stores for row in rows},
         )
         yield claim

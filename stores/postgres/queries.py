@@ -12,6 +12,7 @@ from domain.analytics import ORDERS_CANCELLED, ORDERS_PLACED, REVENUE
 from domain.orders import PLACED, PlacedOrder, PricedLine
 from domain.outbox import ORDER_EVENTS, OutboxMessage
 from domain.tenancy import check_tenant
+from stores.postgres.outbox import outbox_message
 from stores.postgres.schema import Order, OrderItem, OutboxEvent, unit_of_work
 
 
@@ -121,18 +122,7 @@ def order_events_between(tenant: str, start: datetime, end: datetime) -> list[Ou
             )
             .order_by(OutboxEvent.event_id)
         )
-        return [
-            OutboxMessage(
-                event_id=row.event_id,
-                tenant=row.tenant_id,
-                aggregate_type=row.aggregate_type,
-                aggregate_id=row.aggregate_id,
-                event_type=row.event_type,
-                payload=row.payload,
-                created_at=row.created_at,
-            )
-            for row in rows
-        ]
+        return [outbox_message(row) for row in rows]
 
 
 def order_lines(tenant: str, since: datetime) -> list[tuple[str, str, str]]:
