@@ -32,6 +32,7 @@ from domain.recommendations import (
     window_start,
 )
 from expectations.recommendations import RecommendationGate
+from flows.artifacts import artifact_key
 from tasks.recommendations import (
     catalog_tenants,
     compute,
@@ -89,10 +90,6 @@ class RecommendationSummary:
 
 def _since(clock: float) -> float:
     return round(perf_counter() - clock, 3)
-
-
-def _artifact_key(tenant: str, kind: str) -> str:
-    return f"{kind}-{tenant.replace('_', '-')}"
 
 
 def build_recommendations(
@@ -173,7 +170,7 @@ def _publish_gate_failure(
     differed = "\n".join(f"- {line}" for line in verdict.differences) or "- (no edge differs)"
     outcome = "was dropped" if dropped else "could **not** be dropped (the next run prunes it)"
     create_markdown_artifact(
-        key=_artifact_key(tenant, "recommendation-gate"),
+        key=artifact_key("recommendation-gate", tenant),
         markdown=(
             f"# Recommendation gate failed for tenant `{tenant}`\n\n{reasons}\n\n"
             "| kind | computed | loaded | computed checksum | loaded checksum |\n"
@@ -253,7 +250,7 @@ def _publish_summary(summary: RecommendationSummary) -> None:
     rows.append({"item": "pruned", "value": ", ".join(summary.pruned) or "-"})
     rows += [{"item": f"{step} (s)", "value": str(s)} for step, s in summary.timings.items()]
     create_table_artifact(
-        key=_artifact_key(summary.tenant, "recommendations"),
+        key=artifact_key("recommendations", summary.tenant),
         table=rows,
         description=f"Recommendation rebuild of {summary.tenant}",
     )

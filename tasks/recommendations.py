@@ -14,7 +14,6 @@ from typing import Any
 
 import pandas as pd
 from prefect import task
-from prefect.cache_policies import NO_CACHE
 
 from domain.recommendations import ComputedGeneration, compute_generation, lines_frame
 from expectations.recommendations import (
@@ -23,7 +22,7 @@ from expectations.recommendations import (
     loaded_generation,
 )
 from stores import mongodb, neo4j, postgres, redis
-from tasks.retry import STORE_TASK
+from tasks.retry import COMPUTE_TASK, STORE_TASK
 
 
 @task(name="recommendation-tenants", **STORE_TASK)
@@ -41,7 +40,7 @@ def read_catalog(tenant: str) -> list[dict[str, Any]]:
     return mongodb.catalog_features(tenant)
 
 
-@task(name="compute-recommendations", cache_policy=NO_CACHE)
+@task(name="compute-recommendations", **COMPUTE_TASK)
 def compute(
     tenant: str,
     lines: pd.DataFrame,

@@ -16,6 +16,7 @@ from prefect import flow
 from prefect.artifacts import Artifact
 
 from domain.recommendations import RebuildParameters
+from flows.artifacts import artifact_key
 from flows.rebuild_recommendations import (
     BuiltGeneration,
     RecommendationGateFailed,
@@ -88,7 +89,7 @@ def test_known_orders_give_exactly_the_expected_pairs_and_weights(tenant: str) -
     assert recommendations.for_customer(tenant, "ann").lists == {"for-you": [("C", 1.757522)]}
     assert all("GONE" not in str(recommendations.for_customer(tenant, c).lists)
                for _, c, _ in ORDERS)  # fmt: skip
-    artifact = Artifact.get(f"recommendations-{tenant}")
+    artifact = Artifact.get(artifact_key("recommendations", tenant))
     assert artifact is not None and "pairs_computed" in str(artifact.data)
     assert "compute (s)" in str(artifact.data) and "load (s)" in str(artifact.data)
     assert_the_cypher_fallback_gives_the_same_answer(tenant, summary.generation)
@@ -151,7 +152,7 @@ def test_the_gate_blocks_a_corrupted_load_and_the_old_generation_stays_active(
     assert recommendations.for_product(tenant, "A").lists["bought"] == A_BOUGHT
     assert built.generation not in {g["generation"] for g in
                                     neo4j.recommendation_generations(tenant)}  # fmt: skip
-    artifact = Artifact.get(f"recommendation-gate-{tenant}")
+    artifact = Artifact.get(artifact_key("recommendation-gate", tenant))
     assert artifact is not None
     assert "('A', 'B', 2, " in artifact.data and "computed but not loaded" in artifact.data
     assert "not in the catalog" not in artifact.data
