@@ -171,6 +171,10 @@ class Pair:
     in_flight: Callable[[str, Any], Callable[[str], bool]] | None = None
     repair: Callable[[str, Drift], int] | None = None
     missing_is_drift: bool = True
+    rebuild: str | None = None
+    """The flow that rebuilds the whole derived side from the source, for what a record-level
+    repair could not fix (e.g. a search document deleted by hand leaves a tombstone whose
+    version refuses the catalog's own for a while)."""
 
     @property
     def stores(self) -> tuple[str, str]:

@@ -184,23 +184,31 @@ def finish_build(index: str) -> None:
     es.indices.refresh(index=index)
 
 
-def _index_action(tenant: str, index: str, product: Mapping[str, Any]) -> dict[str, Any]:
+def _index_action(
+    tenant: str, index: str, product: Mapping[str, Any], version_type: str = "external"
+) -> dict[str, Any]:
     action = {"_index": index, "_id": product["sku"], "_source": product_document(tenant, product)}
     if product.get("version") is not None:
-        action |= {"_version": product["version"], "_version_type": "external"}
+        action |= {"_version": product["version"], "_version_type": version_type}
     return action
 
 
-def bulk_index(tenant: str, index: str, products: Iterable[Mapping[str, Any]]) -> int:
+def bulk_index(
+    tenant: str,
+    index: str,
+    products: Iterable[Mapping[str, Any]],
+    version_type: str = "external",
+) -> int:
     """Bulk-index catalog products (see `product_document`) into an index or alias, sku as id.
 
     The catalog version is the document version (`external`): a document is written only if
     the index does not hold that product at the same or a newer version yet. So a writer with an
     older read (a reindex page, a late retry) never overwrites a newer one, and re-sending what is
     already there is a no-op; ES answers both with a conflict, which is skipped. Returns how many
-    documents were written.
+    documents were written. A repair passes `external_gte`: a document at the same version is
+    rewritten (it drifted, or was deleted and left a tombstone), a newer one still wins.
     """
-    actions = (_index_action(tenant, index, product) for product in products)
+    actions = (_index_action(tenant, index, product, version_type) for product in products)
     written, _ = helpers.bulk(
         client(), actions, chunk_size=2000, raise_on_error=True, ignore_status=(409,)
     )

@@ -199,23 +199,24 @@ def _repair_neo4j_customers(tenant: str, drift: Drift) -> int:
 
 
 def _repair_index(tenant: str, drift: Drift) -> int:
-    """Clear the drifted documents (the external version would skip a same-version rewrite),
-    then index MongoDB's products as ingestion and reindex do (`bulk_index`)."""
+    """Delete the extra documents, then index MongoDB's products as ingestion and reindex do
+    (`bulk_index`), at `external_gte`: a drifted document at the catalog's own version (or a
+    deleted one's tombstone) is rewritten, a newer one never."""
     index = elasticsearch.active_index(tenant)
     if index is None:
         return 0
-    elasticsearch.delete_documents(index, [*drift.extra, *drift.stale])
+    deleted = elasticsearch.delete_documents(index, drift.extra)
     products = mongodb.find_products(tenant, [*drift.missing, *drift.stale])
-    written = elasticsearch.bulk_index(tenant, index, products.values())
+    written = elasticsearch.bulk_index(tenant, index, products.values(), "external_gte")
     elasticsearch.refresh(tenant)
-    return written
+    return deleted + written
 
 
 def _repair_cache(tenant: str, drift: Drift) -> int:
-    redis.delete_keys(tenant, "product", drift.extra)
+    deleted = redis.delete_keys(tenant, "product", drift.extra)
     products = mongodb.find_products(tenant, [*drift.missing, *drift.stale])
     redis.cache_products(tenant, products)
-    return len(products)
+    return deleted + len(products)
 
 
 def _repair_graph_products(tenant: str, drift: Drift) -> int:
@@ -289,6 +290,7 @@ PAIRS: dict[str, Pair] = {
             Side.streamed(elasticsearch.STORE, _index_hashes),
             _fresh_catalog,
             _repair_index,
+            rebuild="reindex-search",
         ),
         Pair(
             "catalog-redis",
