@@ -12,6 +12,7 @@ from datetime import timedelta
 from prefect import serve
 
 from flows.backfill import PARTITION_DEPLOYMENT, backfill
+from flows.check_consistency import check_consistency
 from flows.ingest_events import ingest_events
 from flows.place_order import cancel_order, place_order, set_stock, upsert_user
 from flows.rebuild_recommendations import rebuild_recommendations
@@ -27,6 +28,8 @@ HOURLY_CRON = "5 * * * *"
 NIGHTLY = "nightly"
 NIGHTLY_CRON = "30 2 * * *"
 """02:30 UTC: every tenant's recommendations, rebuilt from the day's orders."""
+CONSISTENCY_CRON = "15 3 * * *"
+"""03:15 UTC, after the rebuilds: every tenant checked, nothing repaired."""
 CONCURRENT_RUNS = 8
 """Flow runs this process executes at once; each is a subprocess, so this bounds memory."""
 
@@ -42,6 +45,8 @@ DEPLOYMENTS = (
     (rollup_analytics.name, PARTITION_DEPLOYMENT),
     (replay_analytics.name, PARTITION_DEPLOYMENT),
     (backfill.name, API),
+    (check_consistency.name, NIGHTLY),
+    (check_consistency.name, API),
 )
 
 
@@ -61,6 +66,10 @@ def serve_deployments() -> None:
         rollup_analytics.to_deployment(name=PARTITION_DEPLOYMENT, tags=["analytics"]),
         replay_analytics.to_deployment(name=PARTITION_DEPLOYMENT, tags=["analytics"]),
         backfill.to_deployment(name=API, tags=["analytics", "backfill"]),
+        check_consistency.to_deployment(
+            name=NIGHTLY, cron=CONSISTENCY_CRON, concurrency_limit=1, tags=["consistency"]
+        ),
+        check_consistency.to_deployment(name=API, tags=["consistency"]),
         limit=CONCURRENT_RUNS,
         print_starting_message=False,
     )

@@ -314,3 +314,36 @@ def partitions(start: date, end: date, size: str, today: date) -> list[Partition
     if not found:
         raise PartitionError(f"the range {start}..{end} is empty")
     return found
+
+
+BACKFILL_FLOWS: dict[str, tuple[str, ...]] = {
+    "rollup-analytics": ("hour", "day"),
+    "replay-analytics": ("day",),
+}
+"""Flows a backfill can replay, and the partition sizes each supports (a replay re-derives
+whole days of order events)."""
+REPROCESS = ("missing", "failed", "all")
+
+
+class BackfillError(ValueError):
+    """A backfill request that cannot run."""
+
+
+def check_backfill(
+    flow_name: str, start: date, end: date, size: str, reprocess: str, today: date
+) -> list[Partition]:
+    """The partitions of a valid backfill request; BackfillError naming what is wrong."""
+    if flow_name not in BACKFILL_FLOWS:
+        known = ", ".join(BACKFILL_FLOWS)
+        raise BackfillError(f"unknown flow {flow_name!r}: a backfill runs {known}")
+    if size not in BACKFILL_FLOWS[flow_name]:
+        raise BackfillError(
+            f"{flow_name} does not support {size!r} partitions "
+            f"(it supports {', '.join(BACKFILL_FLOWS[flow_name])})"
+        )
+    if reprocess not in REPROCESS:
+        raise BackfillError(f"unknown reprocess {reprocess!r}: missing, failed or all")
+    try:
+        return partitions(start, end, size, today)
+    except PartitionError as error:
+        raise BackfillError(str(error)) from None

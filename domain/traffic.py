@@ -25,9 +25,11 @@ def synthetic_events(
     seed: int = 1,
     skus: Sequence[str] = tuple(f"SKU-{i:04d}" for i in range(1, 101)),
     customers: Sequence[str] = tuple(f"c-{i:04d}" for i in range(1, 201)),
+    until: datetime | None = None,
 ) -> Iterator[dict[str, Any]]:
     """`count` events of `tenant` between `start` and `end` (aware datetimes), as JSON-ready
-    dicts in the event-file format, session by session."""
+    dicts in the event-file format, session by session. Events after `until` (say, now) are
+    left out, so a day generated again later holds the same events plus the newer ones."""
     rng = random.Random(seed)  # noqa: S311 - synthetic traffic, not secrets
     span = max((end - start).total_seconds() - 600, 1)
     made = 0
@@ -51,6 +53,9 @@ def synthetic_events(
             else:
                 event_type, properties, sku = CHECKOUT_STARTED, {"items": len(cart)}, None
             made += 1
+            if until is not None and moment > until:
+                moment += timedelta(seconds=rng.uniform(5, 50))
+                continue
             yield {
                 "event_id": f"ev-{seed}-{made}",
                 "tenant": tenant,

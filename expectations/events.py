@@ -13,13 +13,11 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
-import great_expectations as gx
-import great_expectations.expectations as gxe
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -35,7 +33,6 @@ from domain.analytics import (
 from domain.catalog import Reject, excerpt
 from domain.codes import SKU_PATTERN
 from domain.tenancy import check_tenant
-from expectations.validation import FrameSuite
 
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
 FIELDS = ("event_id", "tenant", "occurred_at", "event_type", "user_id", "session_id", "sku")
@@ -55,11 +52,13 @@ class EventChunk:
     rejects: list[Reject]
 
 
-def _expect(expectation: type[gxe.Expectation], field: str, reason: str, **kw: Any) -> Any:
+def _expect(expectation: Any, field: str, reason: str, **kw: Any) -> Any:
     return expectation(meta={"field": field, "reason": reason}, **kw)
 
 
 def _present(column: str, field: str | None = None, reason: str | None = None) -> Any:
+    import great_expectations.expectations as gxe
+
     field = field or column
     return _expect(
         gxe.ExpectColumnValuesToNotBeNull, field, reason or f"{field} is missing", column=column
@@ -67,11 +66,16 @@ def _present(column: str, field: str | None = None, reason: str | None = None) -
 
 
 def _matching(column: str, regex: str, reason: str) -> Any:
+    import great_expectations.expectations as gxe
+
     return _expect(gxe.ExpectColumnValuesToMatchRegex, column, reason, column=column, regex=regex)
 
 
-def event_suite() -> gx.ExpectationSuite:
+def event_suite() -> Any:
     """The expectations every storefront event meets, in the order their reasons take priority."""
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+
     id_reason = "must be 1-128 letters, digits or . _ : @ -, starting with a letter or digit"
     expectations = [
         _present("event_id"),
@@ -120,11 +124,18 @@ def event_suite() -> gx.ExpectationSuite:
     return gx.ExpectationSuite(name="storefront_events", expectations=expectations)
 
 
-EVENT_ROWS = FrameSuite("storefront_events", event_suite)
+@cache
+def _event_rows() -> Any:
+    """The suite, built on first use: `polyflow events generate` never imports GX or pandas."""
+    from expectations.validation import FrameSuite
+
+    return FrameSuite("storefront_events", event_suite)
 
 
-def event_frame(rows: Mapping[int, Mapping[str, Any]], now: datetime) -> pd.DataFrame:
+def event_frame(rows: Mapping[int, Mapping[str, Any]], now: datetime) -> Any:
     """The frame GX validates, one row per parsed event, indexed by line."""
+    import pandas as pd
+
     lines = list(rows)
     frame = pd.DataFrame(
         {
@@ -150,10 +161,10 @@ def event_frame(rows: Mapping[int, Mapping[str, Any]], now: datetime) -> pd.Data
     return frame
 
 
-def failures(frame: pd.DataFrame) -> dict[int, dict[str, str]]:
+def failures(frame: Any) -> dict[int, dict[str, str]]:
     """Line -> field -> reason for the rows of `frame` the suite rejects."""
     found: dict[int, dict[str, str]] = {}
-    for outcome in EVENT_ROWS.outcomes(frame, result_format="COMPLETE"):
+    for outcome in _event_rows().outcomes(frame, result_format="COMPLETE"):
         lines = outcome.result.get("unexpected_index_list")
         if not outcome.success and not lines:
             raise RuntimeError(

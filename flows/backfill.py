@@ -35,7 +35,7 @@ from prefect.futures import PrefectConcurrentFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import Field
 
-from domain.analytics import Partition, PartitionError, partitions
+from domain.analytics import BACKFILL_FLOWS, Partition, check_backfill
 from domain.tenancy import TenantId
 from stores import postgres
 from tasks.analytics import PartitionOutcome, run_partition
@@ -43,16 +43,7 @@ from tasks.analytics import PartitionOutcome, run_partition
 PARTITION_DEPLOYMENT = "partition"
 BACKFILL_DEPLOYMENT = "backfill/api"
 MAX_CONCURRENT = 32
-FLOWS: dict[str, tuple[str, ...]] = {
-    "rollup-analytics": ("hour", "day"),
-    "replay-analytics": ("day",),
-}
-"""Flows a backfill can replay, and the partition sizes each supports (a replay re-derives
-whole days of order events)."""
-
-
-class BackfillError(ValueError):
-    """A backfill request that cannot run."""
+FLOWS = BACKFILL_FLOWS
 
 
 class BackfillFailed(RuntimeError):
@@ -63,19 +54,8 @@ def check_request(
     flow_name: str, start: date, end: date, partition_size: str, reprocess: str = "missing"
 ) -> list[Partition]:
     """The partitions of a valid request; BackfillError naming what is wrong otherwise."""
-    if flow_name not in FLOWS:
-        raise BackfillError(f"unknown flow {flow_name!r}: a backfill runs {', '.join(FLOWS)}")
-    if partition_size not in FLOWS[flow_name]:
-        raise BackfillError(
-            f"{flow_name} does not support {partition_size!r} partitions "
-            f"(it supports {', '.join(FLOWS[flow_name])})"
-        )
-    if reprocess not in ("missing", "failed", "all"):
-        raise BackfillError(f"unknown reprocess {reprocess!r}: missing, failed or all")
-    try:
-        return partitions(start, end, partition_size, datetime.now(UTC).date())
-    except PartitionError as error:
-        raise BackfillError(str(error)) from None
+    today = datetime.now(UTC).date()
+    return check_backfill(flow_name, start, end, partition_size, reprocess, today)
 
 
 def _action(status: postgres.PartitionStatus | None, reprocess: str) -> str:

@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from polyflow.cli_analytics import analytics_app, backfill_app, events_app
+from polyflow.cli_check import check
 from polyflow.cli_orders import inventory_app, order_app, outbox_app, serve
 from polyflow.cli_recommend import recommend, recommendations_app
 
@@ -26,6 +27,7 @@ app.add_typer(analytics_app, name="analytics")
 app.add_typer(backfill_app, name="backfill")
 app.command()(serve)
 app.command()(recommend)
+app.command()(check)
 app.add_typer(recommendations_app, name="recommendations")
 
 

@@ -31,7 +31,12 @@ def events_generate(
     file: Annotated[Path, typer.Argument(help="Where to write: .jsonl or .parquet.")],
     tenant: Tenant,
     events: Annotated[int, typer.Option(min=1, help="How many events.")] = 1000,
-    day: Annotated[str | None, typer.Option(help="The day (default: the last 24 hours).")] = None,
+    day: Annotated[
+        str | None,
+        typer.Option(
+            help="The (last) day; events after now are left out (default: the last 24 hours)."
+        ),
+    ] = None,
     days: Annotated[int, typer.Option(min=1, help="Days covered, ending with --day.")] = 1,
     seed: Annotated[int, typer.Option(help="Same seed, same events.")] = 1,
     customers: Annotated[
@@ -43,13 +48,16 @@ def events_generate(
     from domain.traffic import synthetic_events
     from expectations.events import write_events_file
 
+    options: dict = {}
+    now = datetime.now(UTC)
     if day:
-        end = datetime.combine(_day(day) + timedelta(days=1), datetime.min.time(), UTC)
-        end = min(end, datetime.now(UTC))
+        start = datetime.combine(_day(day), datetime.min.time(), UTC) - timedelta(days=days - 1)
+        end = start + timedelta(days=days)
     else:
-        end = datetime.now(UTC)
-    start = end - timedelta(days=days)
-    options = {}
+        start, end = now - timedelta(days=days), now
+    if now <= start:
+        raise typer.BadParameter(f"{day} has not begun yet")
+    options["until"] = now
     if customers:
         options["customers"] = tuple(customers.split(","))
     if skus:
@@ -100,6 +108,35 @@ def analytics_rollup(
     console.print(f"rolled up {result['hours']} hours of {tenant}")
 
 
+SHOWN = (
+    ("hour", ""),
+    ("orders", "orders_placed"),
+    ("cancelled", "orders_cancelled"),
+    ("revenue", "revenue:"),
+    ("views", "views"),
+    ("searches", "searches"),
+    ("carts", "carts"),
+    ("checkouts", "checkouts"),
+    ("customers", "customers"),
+    ("view>cart", "view_to_cart"),
+    ("cart>checkout", "cart_to_checkout"),
+    ("checkout>order", "checkout_to_order"),
+)
+
+
+def _cells(rows: dict) -> list[str]:
+    cells = []
+    for _, metric in SHOWN[1:]:
+        if metric == "revenue:":
+            revenue = sorted(
+                (m[len(metric) :], v) for m, (v, _) in rows.items() if m.startswith(metric)
+            )
+            cells.append(" ".join(f"{amount} {currency}" for currency, amount in revenue))
+        else:
+            cells.append(str(rows[metric][0]) if metric in rows else "")
+    return cells
+
+
 @analytics_app.command("show")
 def analytics_show(
     tenant: Tenant,
@@ -111,18 +148,22 @@ def analytics_show(
     the_day = _day(day)
     hours = cassandra.hourly_rows(tenant, the_day)
     daily = cassandra.daily_rows(tenant, the_day.strftime("%Y-%m")).get(the_day, {})
-    metrics = sorted({m for rows in hours.values() for m in rows} | set(daily))
-    table = Table(title=f"{tenant} {the_day}")
-    table.add_column("metric")
+    if not hours and not daily:
+        console.print(f"no rollup of {tenant} for {the_day}")
+        return
+    table = Table(title=f"{tenant} {the_day} (UTC hours)")
+    for column, _ in SHOWN:
+        table.add_column(column, justify="left" if column == "hour" else "right")
     for hour in sorted(hours):
-        table.add_column(f"{hour:02d}h", justify="right")
-    table.add_column("day", justify="right", style="bold")
-    for metric in metrics:
-        cells = [str(hours[h][metric][0]) if metric in hours[h] else "" for h in sorted(hours)]
-        table.add_row(metric, *cells, str(daily[metric][0]) if metric in daily else "")
+        table.add_row(f"{hour:02d}:00", *_cells(hours[hour]))
+    table.add_row("day", *_cells(daily), style="bold")
     console.print(table)
-    if not metrics:
-        console.print("no rollup for that day")
+    units = sorted(
+        ((m.split(":", 1)[1], v) for m, (v, _) in daily.items() if m.startswith("units:")),
+        key=lambda item: (-item[1], item[0]),
+    )
+    if units:
+        console.print("units: " + ", ".join(f"{sku} {int(n)}" for sku, n in units[:10]))
 
 
 @backfill_app.command("run")
@@ -137,14 +178,18 @@ def backfill_run(
     dry_run: Annotated[bool, typer.Option(help="Only list the partitions.")] = False,
 ) -> None:
     """Start the `backfill` deployment through the Prefect API and wait for it."""
-    from flows.backfill import BACKFILL_DEPLOYMENT, BackfillError, check_request
-    from prefect.deployments import run_deployment
+    from domain.analytics import BackfillError, check_backfill
 
     try:
-        check_request(flow, _day(start), _day(end), partition, reprocess)
+        today = datetime.now(UTC).date()
+        check_backfill(flow, _day(start), _day(end), partition, reprocess, today)
     except BackfillError as error:
         console.print(f"[red]refused[/red]: {error}")
         raise typer.Exit(2) from error
+    from prefect.deployments import run_deployment
+
+    from flows.backfill import BACKFILL_DEPLOYMENT
+
     run = run_deployment(
         BACKFILL_DEPLOYMENT,
         parameters={

@@ -14,8 +14,9 @@ from prefect.client.schemas.objects import FlowRun
 from prefect.deployments import run_deployment
 from prefect.states import Cancelling
 
+from domain.analytics import BackfillError
 from domain.settings import settings
-from flows.backfill import BACKFILL_DEPLOYMENT, BackfillError, check_request
+from flows.backfill import BACKFILL_DEPLOYMENT, check_request
 from stores import cassandra, postgres
 from tests.analytics_helpers import EXPECTED_HOURS, known_day, seed_known_day
 
