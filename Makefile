@@ -31,6 +31,7 @@ bootstrap: stack
 	$(POLYFLOW) bootstrap
 
 DEMO_CATALOG := tests/fixtures/catalog
+DEMO_DAY := $(shell date -u +%F)
 
 demo: bootstrap
 	$(POLYFLOW) stack status
@@ -47,6 +48,15 @@ demo: bootstrap
 	$(POLYFLOW) order place --tenant globex KET-001=2 --key demo-globex-1 \
 		--customer cy --email cy@example.com --name "Cy Diaz"
 	$(POLYFLOW) outbox sync
+	$(POLYFLOW) events generate .stack/demo-events-acme.jsonl --tenant acme --day $(DEMO_DAY) \
+		--events 3000 --customers ann,bo --skus KET-001,TOR-7,KNIFE-8
+	$(POLYFLOW) events generate .stack/demo-events-globex.jsonl --tenant globex --day $(DEMO_DAY) \
+		--events 2000 --customers cy --skus KET-001 --seed 2
+	$(POLYFLOW) events ingest .stack/demo-events-acme.jsonl --tenant acme
+	$(POLYFLOW) events ingest .stack/demo-events-globex.jsonl --tenant globex
+	$(POLYFLOW) analytics rollup --tenant acme --day $(DEMO_DAY)
+	$(POLYFLOW) analytics rollup --tenant globex --day $(DEMO_DAY)
+	$(POLYFLOW) analytics show --tenant acme --day $(DEMO_DAY)
 	$(POLYFLOW) order show --tenant acme
 	$(POLYFLOW) order show --tenant globex
 	$(POLYFLOW) search kettle --tenant acme
