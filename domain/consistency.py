@@ -75,6 +75,17 @@ class Digest:
         return cls({int(b): (int(n), int(total) % MODULUS) for b, n, total in rows})
 
 
+def unaccounted_buckets(
+    derived: Digest, found: Mapping[str, str], buckets: Collection[int]
+) -> list[int]:
+    """The buckets where the records `found` by id are fewer than the derived side's count:
+    only there can a record be extra."""
+    counts: dict[int, int] = {}
+    for record_id in found:
+        counts[bucket_of(record_id)] = counts.get(bucket_of(record_id), 0) + 1
+    return sorted(b for b in buckets if derived.buckets.get(b, (0, 0))[0] != counts.get(b, 0))
+
+
 def differing_buckets(source: Digest, derived: Digest) -> list[int]:
     """The buckets whose count or checksum differs between the two sides, sorted."""
     buckets = set(source.buckets) | set(derived.buckets)
@@ -145,13 +156,23 @@ class Side:
     store: str
     digest: Callable[[str], Digest]
     records: Callable[[str, Collection[int]], dict[str, str]]
+    lookup: Callable[[str, Collection[str]], dict[str, str]] | None = None
+    """Point reads by id, for a streamed side: the records of the ids the source has in the
+    differing buckets. Where they account for the bucket's whole count there is nothing extra
+    to find, and the store need not be streamed a second time."""
 
     @classmethod
-    def streamed(cls, store: str, stream: Callable[[str], Iterable[tuple[str, str]]]) -> Side:
+    def streamed(
+        cls,
+        store: str,
+        stream: Callable[[str], Iterable[tuple[str, str]]],
+        lookup: Callable[[str, Collection[str]], dict[str, str]] | None = None,
+    ) -> Side:
         return cls(
             store,
             lambda tenant: Digest.of(stream(tenant)),
             lambda tenant, buckets: in_buckets(stream(tenant), buckets),
+            lookup,
         )
 
 

@@ -332,3 +332,18 @@ def delete_keys(tenant: str, kind: str, ids: Sequence[str]) -> int:
     if not ids:
         return 0
     return client().delete(*(key(tenant, kind, record_id) for record_id in ids))
+
+
+def read_hashes(
+    tenant: str, kind: str, ids: Sequence[str], fields: Sequence[str]
+) -> Iterator[tuple[str, list[str | None]]]:
+    """(id, values of `fields`) of the hashes `key(tenant, kind, id)` that exist, by point reads
+    pipelined a page at a time: a check reading the records it already knows the ids of."""
+    for start in range(0, len(ids), CONSISTENCY_PAGE):
+        page = ids[start : start + CONSISTENCY_PAGE]
+        pipe = client().pipeline(transaction=False)
+        for record_id in page:
+            pipe.hmget(key(tenant, kind, record_id), list(fields))
+        for record_id, values in zip(page, pipe.execute(), strict=True):
+            if any(value is not None for value in values):
+                yield record_id, values

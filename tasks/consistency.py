@@ -26,6 +26,7 @@ from domain.consistency import (
     classify,
     differing_buckets,
     signature,
+    unaccounted_buckets,
 )
 from domain.outbox import CUSTOMER_UPSERTED, ORDER_EVENTS, STOCK_CHANGED
 from domain.settings import public_address, settings
@@ -74,7 +75,11 @@ def _redis_hashes(kind: str, *fields: str) -> Side:
         for record_id, values in redis.scan_hashes(tenant, kind, fields):
             yield record_id, signature(*values)
 
-    return Side.streamed(redis.STORE, stream)
+    def lookup(tenant: str, ids: Collection[str]) -> dict[str, str]:
+        found = redis.read_hashes(tenant, kind, sorted(ids), fields)
+        return {record_id: signature(*values) for record_id, values in found}
+
+    return Side.streamed(redis.STORE, stream, lookup)
 
 
 def _records(
@@ -323,16 +328,17 @@ def compare(
     derived store meanwhile is then in both, not missing."""
     source, derived = pair.source, pair.derived
     records = derived_records = 0
+    derived_digest: Digest | None = None
     if buckets is None:
         source_digest: Digest = _on(source.store, lambda: source.digest(tenant))
-        derived_digest: Digest = _on(derived.store, lambda: derived.digest(tenant))
+        derived_digest = _on(derived.store, lambda: derived.digest(tenant))
         records, derived_records = source_digest.records, derived_digest.records
         buckets = differing_buckets(source_digest, derived_digest)
     buckets = sorted(buckets)
     if not buckets:
         return PairResult(pair.name, source.store, derived.store, records, derived_records)
     source_records = _on(source.store, lambda: source.records(tenant, buckets))
-    derived_found = _on(derived.store, lambda: derived.records(tenant, buckets))
+    derived_found = _derived_records(tenant, derived, derived_digest, source_records, buckets)
     in_flight = (
         _on(source.store, lambda: pair.in_flight(tenant, started_at))
         if pair.in_flight
@@ -348,6 +354,24 @@ def compare(
         buckets,
         drift,
     )
+
+
+def _derived_records(
+    tenant: str,
+    derived: Side,
+    digest: Digest | None,
+    source_records: dict[str, str],
+    buckets: list[int],
+) -> dict[str, str]:
+    """The derived side's records of the differing buckets: by point reads of the source's ids
+    where the side has them, streaming again only the buckets those reads do not account for."""
+    if derived.lookup is None or digest is None:
+        return _on(derived.store, lambda: derived.records(tenant, buckets))
+    found = _on(derived.store, lambda: derived.lookup(tenant, source_records))
+    rest = unaccounted_buckets(digest, found, buckets)
+    if rest:
+        found |= _on(derived.store, lambda: derived.records(tenant, rest))
+    return found
 
 
 @task(name="check-pair", task_run_name="check-{pair_name}-{tenant}", **STORE_TASK)
