@@ -29,6 +29,11 @@ def _bin_dir() -> Path:
     return candidates[-1].parent
 
 
+PREFECT_DATABASE = "prefect"
+"""The Prefect server's own database, next to polyflow's: SQLite locks up ("database is locked",
+503s on create_flow_run) once a few flows and tests write run states at the same time."""
+
+
 class Postgres(Server):
     name = "postgres"
     title = "PostgreSQL"
@@ -116,15 +121,17 @@ class Postgres(Server):
         )
 
     def probe(self) -> str:
-        """Answer a real query, creating the configured database on the first start."""
+        """Answer a real query, creating polyflow's and the Prefect server's databases on the
+        first start."""
         with self._connect("postgres") as conn:
-            exists = conn.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", (self.database,)
-            ).fetchone()
-            if not exists:
-                conn.execute(
-                    psycopg.sql.SQL("CREATE DATABASE {}").format(
-                        psycopg.sql.Identifier(self.database)
+            for database in (self.database, PREFECT_DATABASE):
+                exists = conn.execute(
+                    "SELECT 1 FROM pg_database WHERE datname = %s", (database,)
+                ).fetchone()
+                if not exists:
+                    conn.execute(
+                        psycopg.sql.SQL("CREATE DATABASE {}").format(
+                            psycopg.sql.Identifier(database)
+                        )
                     )
-                )
             return conn.execute("SHOW server_version").fetchone()[0]

@@ -1,6 +1,6 @@
 """The Prefect API server and the process that serves polyflow's deployments.
 
-The Prefect server (API + UI) keeps its SQLite database under the stack's state folder; the
+The Prefect server (API + UI) keeps its state in the stack's PostgreSQL (database `prefect`); the
 `flows` process runs `polyflow serve`, which registers the deployments and executes their runs:
 what a worker does in production, so API-triggered and scheduled runs work on a laptop and in CI.
 """
@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 import prefect
 
 from deployments.stack.base import Server, StackError
+from deployments.stack.postgres import PREFECT_DATABASE
 from domain.settings import PROJECT_ROOT, settings
 
 
@@ -23,6 +24,7 @@ class PrefectServer(Server):
     title = "Prefect server"
     version = prefect.__version__
     ready_timeout = 120.0
+    requires = ("postgres",)
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -55,7 +57,20 @@ class PrefectServer(Server):
             "PREFECT_HOME": str(self.paths.data(self.name)),
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_API_URL": self.api_url,
+            "PREFECT_SERVER_DATABASE_CONNECTION_URL": self._database_url(),
         }
+
+    @staticmethod
+    def _database_url() -> str:
+        """The stack's PostgreSQL, database `prefect`, through asyncpg (Prefect's driver). Passed
+        in the environment, never on the command line."""
+        url = settings().postgres_url
+        host, port = url.hosts[0]
+        user, password = url.credentials or ("polyflow", "")
+        return (
+            f"postgresql+asyncpg://{quote(user, safe='')}:{quote(password, safe='')}"
+            f"@{host}:{port}/{PREFECT_DATABASE}"
+        )
 
     def probe(self) -> str:
         health = httpx.get(f"{self.api_url}/health", timeout=2)
