@@ -37,3 +37,9 @@ def markdown_table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(markdown_text(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def reject_table(rejects: Iterable[dict[str, Any]]) -> str:
+    """The quarantine's first rows as a markdown table: line, fields, reason (escaped)."""
+    rows = ((r["line"], r["fields"], r["reason"]) for r in rejects)
+    return markdown_table(("line", "fields", "reason"), rows)

@@ -28,7 +28,7 @@ from prefect.artifacts import (
 )
 
 from domain.tenancy import TenantId
-from flows.artifacts import artifact_key, markdown_table, markdown_text
+from flows.artifacts import artifact_key, markdown_text, reject_table
 from tasks.catalog import (
     ValidatedFile,
     cache_catalog_chunk,
@@ -69,11 +69,6 @@ class IngestSummary:
         self.store_seconds[store] = self.store_seconds.get(store, 0.0) + seconds
 
 
-def _reject_table(rejects: list[dict[str, Any]]) -> str:
-    rows = ((r["line"], r["fields"], r["reason"]) for r in rejects)
-    return markdown_table(("line", "fields", "reason"), rows)
-
-
 def _gate(checked: ValidatedFile, tenant: str, max_reject_share: float) -> None:
     if checked.reject_share <= max_reject_share:
         return
@@ -83,7 +78,7 @@ def _gate(checked: ValidatedFile, tenant: str, max_reject_share: float) -> None:
     )
     create_markdown_artifact(
         key=artifact_key("catalog-import-gate", tenant),
-        markdown=f"# Catalog import stopped\n\n{message}.\n\n{_reject_table(checked.first_rejects)}"
+        markdown=f"# Catalog import stopped\n\n{message}.\n\n{reject_table(checked.first_rejects)}"
         f"\n\nAll rejects are in MongoDB `import_rejects` (tenant {markdown_text(tenant)}).",
         description="Reject-share gate of ingest-catalog",
     )
@@ -111,7 +106,7 @@ def _publish_summary(summary: IngestSummary) -> None:
     if summary.first_rejects:
         create_markdown_artifact(
             key=artifact_key("catalog-import-rejects", summary.tenant),
-            markdown=f"# First rejected rows\n\n{_reject_table(summary.first_rejects)}",
+            markdown=f"# First rejected rows\n\n{reject_table(summary.first_rejects)}",
         )
 
 

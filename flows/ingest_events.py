@@ -23,6 +23,7 @@ from prefect.artifacts import (
 )
 
 from domain.tenancy import TenantId
+from flows.artifacts import artifact_key, markdown_text, reject_table
 from tasks.analytics import ValidatedEvents, store_event_chunk, validate_event_file
 
 IN_FLIGHT = 2
@@ -44,11 +45,6 @@ class EventsSummary:
     first_rejects: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _reject_table(rejects: list[dict[str, Any]]) -> str:
-    lines = ["| line | fields | reason |", "|---|---|---|"]
-    return "\n".join(lines + [f"| {r['line']} | {r['fields']} | {r['reason']} |" for r in rejects])
-
-
 def _gate(checked: ValidatedEvents, tenant: str, max_reject_share: float) -> None:
     if checked.reject_share <= max_reject_share:
         return
@@ -57,9 +53,9 @@ def _gate(checked: ValidatedEvents, tenant: str, max_reject_share: float) -> Non
         f"({checked.reject_share:.1%} > {max_reject_share:.1%}); nothing was stored"
     )
     create_markdown_artifact(
-        key="events-import-gate",
-        markdown=f"# Event import stopped\n\n{message}.\n\n{_reject_table(checked.first_rejects)}"
-        f"\n\nAll rejects are in MongoDB `import_rejects` (tenant `{tenant}`).",
+        key=artifact_key("events-import-gate", tenant),
+        markdown=f"# Event import stopped\n\n{message}.\n\n{reject_table(checked.first_rejects)}"
+        f"\n\nAll rejects are in MongoDB `import_rejects` (tenant {markdown_text(tenant)}).",
         description="Reject-share gate of ingest-events",
     )
     raise RejectShareExceeded(message)
@@ -96,7 +92,7 @@ def ingest_events(
             update_progress_artifact(tracker, 100 * done / len(chunks))
     update_progress_artifact(tracker, 100.0)
     create_table_artifact(
-        key="events-import",
+        key=artifact_key("events-import", tenant),
         table=[
             {"what": "source", "value": summary.source},
             {"what": "tenant", "value": tenant},
@@ -109,8 +105,8 @@ def ingest_events(
     )
     if summary.first_rejects:
         create_markdown_artifact(
-            key="events-import-rejects",
-            markdown=f"# First rejected events\n\n{_reject_table(summary.first_rejects)}",
+            key=artifact_key("events-import-rejects", tenant),
+            markdown=f"# First rejected events\n\n{reject_table(summary.first_rejects)}",
         )
     print(
         f"{summary.source}: {summary.rows_read} rows, {summary.stored} stored, "

@@ -22,6 +22,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from domain.analytics import Mismatch, hour_of, hours_of
 from domain.tenancy import TenantId
+from flows.artifacts import artifact_key
 from tasks.analytics import (
     DayRollup,
     dirty_hours,
@@ -36,11 +37,6 @@ PARTITION_SIZES = ("hour", "day")
 
 class ReconciliationFailed(RuntimeError):
     """Some hours disagree with PostgreSQL; they were not written."""
-
-
-def _slug(tenant: str) -> str:
-    """The tenant as artifact keys spell it (lower-case letters, digits, dashes)."""
-    return tenant.replace("_", "-")
 
 
 def _mismatch_table(mismatches: list[Mismatch]) -> str:
@@ -112,7 +108,7 @@ def _roll_up_tenant(tenant: str, chosen: tuple[datetime, datetime] | None) -> di
         "failed_hours": len(failed_hours),
     }
     create_table_artifact(
-        key=f"rollup-analytics-{_slug(tenant)}",
+        key=artifact_key("rollup-analytics", tenant),
         table=[
             {
                 "day": r.day.isoformat(),
@@ -127,7 +123,7 @@ def _roll_up_tenant(tenant: str, chosen: tuple[datetime, datetime] | None) -> di
     )
     if mismatches:
         create_markdown_artifact(
-            key=f"rollup-reconciliation-{_slug(tenant)}",
+            key=artifact_key("rollup-reconciliation", tenant),
             markdown="# Rollup reconciliation failed\n\nThese hours of tenant "
             f"`{tenant}` disagree with PostgreSQL and were not written:\n\n"
             f"{_mismatch_table(mismatches)}\n\nA pending outbox delivery catches up with "

@@ -8,6 +8,7 @@ import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
+from flows.artifacts import artifact_key
 from flows.rollup_analytics import ReconciliationFailed, replay_analytics, rollup_analytics
 from stores import cassandra
 from tests.analytics_helpers import (
@@ -62,7 +63,9 @@ def test_missing_order_event_fails_only_its_hour_until_replayed(tenant: str) -> 
     assert state.is_failed()
     with pytest.raises(ReconciliationFailed, match=r"1 hour\(s\).*11:00"):
         state.result()
-    gate = artifacts_of(state.state_details.flow_run_id)[f"rollup-reconciliation-{tenant}"]
+    gate = artifacts_of(state.state_details.flow_run_id)[
+        artifact_key("rollup-reconciliation", tenant)
+    ]
     assert f"| {day:%Y-%m-%d} 11:00 | orders_placed | 0 | 1 |" in gate
     assert f"| {day:%Y-%m-%d} 11:00 | revenue:JPY | 0 | 3100 |" in gate
     hours = cassandra.hourly_rows(tenant, day.date())

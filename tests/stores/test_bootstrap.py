@@ -73,5 +73,10 @@ def test_bootstrap_twice_changes_nothing(stores: None) -> None:
         "events_by_day",
         "rollups_hourly",
         "rollups_daily",
+        "user_analytics",
+        "event_arrivals",
+        "rollup_state",
+        "rollup_customers",
+        "rollups_by_sku",
     }
     assert {c["name"] for c in after["neo4j"]} >= {"product_key", "category_key", "customer_key"}
