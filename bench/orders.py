@@ -122,7 +122,7 @@ def deliver_raw(event_ids: list[int]) -> None:
     """Claim the events, write them to their stores concurrently, stamp them."""
     stores = list(PROJECTIONS)
     with (
-        postgres.claim_pending(stores, len(event_ids) * len(stores), event_ids) as claim,
+        postgres.claim_pending(stores, len(event_ids), event_ids) as claim,
         ThreadPoolExecutor(len(stores)) as pool,
     ):
         list(pool.map(lambda s: PROJECTIONS[s](claim.messages_for(s)), claim.stores))

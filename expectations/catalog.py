@@ -36,7 +36,6 @@ TAGS_MAX = 50
 TAG_MAX_LENGTH = 64
 
 
-
 def _expect(
     expectation: type[gxe.Expectation], field: str, reason: str, **kwargs: Any
 ) -> gxe.Expectation:

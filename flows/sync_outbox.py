@@ -48,7 +48,7 @@ def sync_outbox(
     behind: dict[str, State] = {}
     cursor = 0
     for _ in range(max_batches):
-        with postgres.claim_pending(active, batch_size * len(active), after=cursor) as claim:
+        with postgres.claim_pending(active, batch_size, after=cursor) as claim:
             states = deliver_claim(claim, retries)
         cursor = max((m.event_id for m in claim.messages), default=cursor)
         for store, state in states.items():

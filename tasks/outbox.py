@@ -201,6 +201,6 @@ def deliver_now(event_ids: Sequence[int]) -> list[str]:
     """Deliver just these events, right after the commit that wrote them: one attempt per
     store, so a down store never holds up the caller. Returns the stores still behind."""
     stores = list(PROJECTIONS)
-    with postgres.claim_pending(stores, len(event_ids) * len(stores), event_ids) as claim:
+    with postgres.claim_pending(stores, len(event_ids), event_ids) as claim:
         states = deliver_claim(claim, retries=0)
     return [store for store, state in states.items() if not state.is_completed()]

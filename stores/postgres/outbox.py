@@ -48,12 +48,16 @@ PUBLISH = text(
 )
 
 _CLAIM = """
-    WITH claimed AS (
-        SELECT event_id, store FROM outbox_deliveries
+    WITH next_events AS (
+        SELECT DISTINCT event_id FROM outbox_deliveries
         WHERE delivered_at IS NULL AND dead_at IS NULL AND store = ANY(:stores) {only}
         ORDER BY event_id
         LIMIT :limit
-        FOR UPDATE SKIP LOCKED
+    ),
+    claimed AS (
+        SELECT d.event_id, d.store FROM outbox_deliveries d JOIN next_events USING (event_id)
+        WHERE d.delivered_at IS NULL AND d.dead_at IS NULL AND d.store = ANY(:stores)
+        FOR UPDATE OF d SKIP LOCKED
     )
     SELECT e.event_id, e.tenant_id, e.aggregate_type, e.aggregate_id, e.event_type,
            e.payload, e.created_at, array_agg(claimed.store) AS stores
@@ -61,6 +65,8 @@ _CLAIM = """
     GROUP BY e.event_id
     ORDER BY e.event_id
 """
+"""The next `limit` events with a live pending delivery, and all of their pending pairs: a
+batch never splits an event's stores, so a run's cursor never skips a pair."""
 CLAIM_NEXT = text(_CLAIM.format(only="AND event_id > :after"))
 CLAIM_EVENTS = text(_CLAIM.format(only="AND event_id = ANY(:only)"))
 
@@ -157,7 +163,7 @@ def claim_pending(
     max_attempts: int = MAX_DELIVERY_ATTEMPTS,
     after: int = 0,
 ) -> Iterator[Claim]:
-    """Claim up to `limit` live pending (event, store) pairs for `stores`, oldest first,
+    """Claim the pending (event, store) pairs of up to `limit` events for `stores`, oldest first,
     optionally only among `event_ids` or only after event `after` (a run's cursor, so one run
     tries an event once); when the block ends, stamp those marked `delivered` and
     count an attempt for those `refused` (dead letters after `max_attempts`).
