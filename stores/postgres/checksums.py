@@ -8,7 +8,7 @@ a source to one row per bucket in one aggregate query, with the bucket and the r
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import text
@@ -16,6 +16,7 @@ from sqlalchemy import text
 from domain.consistency import BUCKETS, Digest
 from domain.outbox import ORDER_EVENTS, OutboxMessage
 from domain.tenancy import check_tenant
+from stores.postgres.outbox import outbox_message
 from stores.postgres.schema import engine
 
 SOURCES: dict[str, str] = {
@@ -87,21 +88,6 @@ def pending_aggregates(tenant: str, store: str) -> set[str]:
     return {aggregate for _, aggregate in rows} | {f"outbox-{event}" for event, _ in rows}
 
 
-def _messages(rows: Sequence[Any]) -> list[OutboxMessage]:
-    return [
-        OutboxMessage(
-            event_id=row.event_id,
-            tenant=row.tenant_id,
-            aggregate_type=row.aggregate_type,
-            aggregate_id=row.aggregate_id,
-            event_type=row.event_type,
-            payload=row.payload,
-            created_at=row.created_at,
-        )
-        for row in rows
-    ]
-
-
 def latest_events(
     tenant: str, aggregate_ids: Collection[str], event_types: Collection[str]
 ) -> list[OutboxMessage]:
@@ -117,7 +103,7 @@ def latest_events(
     )
     parameters = _parameters(tenant, ids=sorted(aggregate_ids), types=sorted(event_types))
     with engine().connect() as conn:
-        return _messages(conn.execute(query, parameters).all())
+        return [outbox_message(row) for row in conn.execute(query, parameters).all()]
 
 
 def events_by_id(tenant: str, event_ids: Collection[int]) -> list[OutboxMessage]:
@@ -129,7 +115,7 @@ def events_by_id(tenant: str, event_ids: Collection[int]) -> list[OutboxMessage]
     )
     with engine().connect() as conn:
         rows = conn.execute(query, _parameters(tenant, ids=sorted(event_ids))).all()
-        return _messages(rows)
+        return [outbox_message(row) for row in rows]
 
 
 def order_event_days(tenant: str) -> list[Any]:
