@@ -28,7 +28,8 @@ from prefect.artifacts import (
 )
 
 from domain.tenancy import TenantId
-from flows.artifacts import artifact_key, markdown_text, reject_table
+from flows.artifacts import artifact_key, reject_table
+from flows.quarantine_gate import reject_share_gate
 from tasks.catalog import (
     ValidatedFile,
     cache_catalog_chunk,
@@ -49,10 +50,6 @@ PIPELINE_DEPTH = 2
 DERIVED_STORES = ("elasticsearch", "redis", "neo4j")
 
 
-class RejectShareExceeded(RuntimeError):
-    """Too many rows of the file were rejected to publish any of it."""
-
-
 @dataclass
 class IngestSummary:
     source: str
@@ -67,22 +64,6 @@ class IngestSummary:
 
     def add_time(self, store: str, seconds: float) -> None:
         self.store_seconds[store] = self.store_seconds.get(store, 0.0) + seconds
-
-
-def _gate(checked: ValidatedFile, tenant: str, max_reject_share: float) -> None:
-    if checked.reject_share <= max_reject_share:
-        return
-    message = (
-        f"{checked.rejected} of {checked.rows_read} rows of {checked.source} were rejected "
-        f"({checked.reject_share:.1%} > {max_reject_share:.1%}); nothing was published"
-    )
-    create_markdown_artifact(
-        key=artifact_key("catalog-import-gate", tenant),
-        markdown=f"# Catalog import stopped\n\n{message}.\n\n{reject_table(checked.first_rejects)}"
-        f"\n\nAll rejects are in MongoDB `import_rejects` (tenant {markdown_text(tenant)}).",
-        description="Reject-share gate of ingest-catalog",
-    )
-    raise RejectShareExceeded(message)
 
 
 def _publish_summary(summary: IngestSummary) -> None:
@@ -141,7 +122,14 @@ def ingest_catalog(
             rejected=checked.rejected,
             first_rejects=checked.first_rejects,
         )
-        _gate(checked, tenant, max_reject_share)
+        reject_share_gate(
+            checked,
+            tenant,
+            max_reject_share,
+            kind="catalog",
+            rows="rows",
+            outcome="nothing was published",
+        )
 
         prepare_catalog_stores(tenant)
         counted_at = stock_as_of or checked.modified_at

@@ -23,15 +23,12 @@ from prefect.artifacts import (
 )
 
 from domain.tenancy import TenantId
-from flows.artifacts import artifact_key, markdown_text, reject_table
-from tasks.analytics import ValidatedEvents, store_event_chunk, validate_event_file
+from flows.artifacts import artifact_key, reject_table
+from flows.quarantine_gate import reject_share_gate
+from tasks.analytics import store_event_chunk, validate_event_file
 
 IN_FLIGHT = 2
 """Chunks written at once: overlap of Cassandra and Redis round trips, bounded memory."""
-
-
-class RejectShareExceeded(RuntimeError):
-    """Too many rows of the file were rejected to store any of it."""
 
 
 @dataclass
@@ -43,22 +40,6 @@ class EventsSummary:
     counted: int = 0
     rejected: int = 0
     first_rejects: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _gate(checked: ValidatedEvents, tenant: str, max_reject_share: float) -> None:
-    if checked.reject_share <= max_reject_share:
-        return
-    message = (
-        f"{checked.rejected} of {checked.rows_read} events of {checked.source} were rejected "
-        f"({checked.reject_share:.1%} > {max_reject_share:.1%}); nothing was stored"
-    )
-    create_markdown_artifact(
-        key=artifact_key("events-import-gate", tenant),
-        markdown=f"# Event import stopped\n\n{message}.\n\n{reject_table(checked.first_rejects)}"
-        f"\n\nAll rejects are in MongoDB `import_rejects` (tenant {markdown_text(tenant)}).",
-        description="Reject-share gate of ingest-events",
-    )
-    raise RejectShareExceeded(message)
 
 
 @flow(name="ingest-events", log_prints=True)
@@ -80,7 +61,14 @@ def ingest_events(
             rejected=checked.rejected,
             first_rejects=checked.first_rejects,
         )
-        _gate(checked, tenant, max_reject_share)
+        reject_share_gate(
+            checked,
+            tenant,
+            max_reject_share,
+            kind="events",
+            rows="events",
+            outcome="nothing was stored",
+        )
         chunks = checked.chunk_files
         futures = [store_event_chunk.submit(tenant, c) for c in chunks[:IN_FLIGHT]]
         for done in range(1, len(chunks) + 1):

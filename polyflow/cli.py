@@ -223,7 +223,8 @@ def catalog_import(
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
     from domain.catalog import CatalogFileError
-    from flows.ingest_catalog import PROGRESS, RejectShareExceeded, ingest_catalog
+    from flows.ingest_catalog import PROGRESS, ingest_catalog
+    from flows.quarantine_gate import RejectShareExceeded
 
     with Progress(
         TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), console=console

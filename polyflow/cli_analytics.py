@@ -76,7 +76,8 @@ def events_ingest(
     max_reject_share: Annotated[float, typer.Option(min=0, max=1)] = 0.05,
 ) -> None:
     """Run `ingest-events` on a file."""
-    from flows.ingest_events import RejectShareExceeded, ingest_events
+    from flows.ingest_events import ingest_events
+    from flows.quarantine_gate import RejectShareExceeded
 
     try:
         summary = ingest_events(

@@ -9,7 +9,8 @@ import pytest
 from domain.catalog import CatalogFileError
 from expectations.catalog_files import read_catalog
 from flows.artifacts import markdown_table
-from flows.ingest_catalog import RejectShareExceeded, ingest_catalog
+from flows.ingest_catalog import ingest_catalog
+from flows.quarantine_gate import RejectShareExceeded
 from stores import elasticsearch, mongodb, neo4j, postgres, redis
 from tests.helpers import CATALOG_FIXTURES, write_parquet
 

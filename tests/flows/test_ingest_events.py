@@ -13,7 +13,8 @@ import pytest
 from domain.analytics import hour_of
 from domain.traffic import synthetic_events
 from expectations.events import write_events_file
-from flows.ingest_events import RejectShareExceeded, ingest_events
+from flows.ingest_events import ingest_events
+from flows.quarantine_gate import RejectShareExceeded
 from stores import cassandra, mongodb, redis
 
 
